@@ -1,0 +1,62 @@
+import { OpenAPIHono } from '@hono/zod-openapi';
+import type { Services } from '../services.ts';
+import type { AppEnv } from './app-env.ts';
+import { handleError, handleNotFound } from './error-handler.ts';
+import { limitBody, requestContext, requireJsonBody } from './middleware.ts';
+import { authRoutes } from './routes/auth.ts';
+import { docsRoutes } from './routes/docs.ts';
+import { healthRoutes } from './routes/health.ts';
+import { projectRoutes } from './routes/projects.ts';
+import { workspaceRoutes } from './routes/workspaces.ts';
+import { validationHook } from './validation.ts';
+
+export const API_PREFIX = '/api/v1';
+
+/** Every `/api/v1` route; its type is what `hc<AppType>` in the client SDK reads. */
+function createApi() {
+  return new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+    .route('/', healthRoutes)
+    .route('/', authRoutes)
+    .route('/', workspaceRoutes)
+    .route('/', projectRoutes);
+}
+
+export type ApiType = ReturnType<typeof createApi>;
+
+const OPENAPI_INFO = {
+  openapi: '3.1.0',
+  info: {
+    title: 'Reelroom API',
+    version: '1.0.0',
+    description:
+      'Real-time collaboration for teams that make AI-assisted videos. Errors are `{"error": {"code", "message"}}`.',
+  },
+  servers: [{ url: API_PREFIX }],
+};
+
+/**
+ * The HTTP app: `/api/v1/*` (plus `/health`, `/ready` and `/openapi.json` at the root for
+ * load balancers), `/docs`, one error handler. Tests call `app.request()` on it directly.
+ */
+export function createApp(services: Services) {
+  const api = createApi();
+  api.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {
+    type: 'http',
+    scheme: 'bearer',
+    bearerFormat: 'JWT',
+  });
+  api.doc31('/openapi.json', OPENAPI_INFO);
+
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+  app.use('*', requestContext(services));
+  app.use(`${API_PREFIX}/*`, limitBody(), requireJsonBody);
+  app.route(API_PREFIX, api);
+  app.route('/', healthRoutes);
+  app.get('/openapi.json', (c) => c.redirect(`${API_PREFIX}/openapi.json`, 308));
+  app.route('/', docsRoutes);
+  app.onError(handleError);
+  app.notFound(handleNotFound);
+  return app;
+}
+
+export type App = ReturnType<typeof createApp>;

@@ -1,0 +1,96 @@
+import { randomUUID } from 'node:crypto';
+import { getConnInfo } from '@hono/node-server/conninfo';
+import type { Context, MiddlewareHandler } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { ApiError, unauthorized } from '../errors.ts';
+import type { Services } from '../services.ts';
+import type { AppEnv } from './app-env.ts';
+
+/** 1 MiB: JSON bodies are small; uploads have their own routes and limits. */
+export const MAX_JSON_BODY_BYTES = 1024 * 1024;
+
+const REQUEST_ID = /^[\w.:-]{1,100}$/;
+
+/**
+ * Puts the services, a request id (the caller's `X-Request-Id` when sane) and a logger that
+ * carries it on the context, and logs one line per finished request.
+ */
+export function requestContext(services: Services): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const incoming = c.req.header('x-request-id');
+    const requestId = incoming && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    const logger = services.logger.child({ requestId });
+    c.set('services', services);
+    c.set('requestId', requestId);
+    c.set('logger', logger);
+    c.header('X-Request-Id', requestId);
+    const started = performance.now();
+    await next();
+    logger.info(
+      {
+        method: c.req.method,
+        path: c.req.path,
+        status: c.res.status,
+        ms: Math.round(performance.now() - started),
+      },
+      'request',
+    );
+  };
+}
+
+/** Bodies over 1 MiB are refused with 413 before they are read into memory. */
+export const limitBody = (maxSize = MAX_JSON_BODY_BYTES): MiddlewareHandler<AppEnv> =>
+  bodyLimit({
+    maxSize,
+    onError: () => {
+      throw new ApiError(413, 'payload_too_large', `Request body exceeds ${maxSize} bytes`);
+    },
+  });
+
+const JSON_MEDIA_TYPE = /^application\/([\w.-]+\+)?json$/i;
+
+/**
+ * A body sent to a JSON route must say it is JSON; otherwise the validator would see an empty
+ * object and report missing fields, which hides the real mistake.
+ */
+export const requireJsonBody: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const hasBody =
+    c.req.header('content-length') !== undefined && c.req.header('content-length') !== '0';
+  const chunked = c.req.header('transfer-encoding') !== undefined;
+  if (['POST', 'PUT', 'PATCH'].includes(c.req.method) && (hasBody || chunked)) {
+    const mediaType = (c.req.header('content-type') ?? '').split(';')[0]!.trim();
+    if (!JSON_MEDIA_TYPE.test(mediaType)) {
+      throw new ApiError(
+        415,
+        'unsupported_media_type',
+        `content-type: expected application/json, got '${mediaType || 'none'}'`,
+      );
+    }
+  }
+  await next();
+};
+
+/** Requires `Authorization: Bearer <accessToken>` and puts the user id on the context. */
+export const requireAuth: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const header = c.req.header('authorization');
+  const match = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
+  if (!match) throw unauthorized('Authorization: expected a Bearer access token');
+  const claims = await c.var.services.accessTokens.verify(match[1]!);
+  if (!claims) throw unauthorized('Authorization: access token is invalid or expired');
+  c.set('userId', claims.userId);
+  await next();
+};
+
+/** The client's address: the socket peer, or the first X-Forwarded-For hop behind a trusted proxy. */
+export function clientIp(c: Context<AppEnv>): string {
+  if (c.var.services.trustProxy) {
+    const forwarded = c.req.header('x-forwarded-for')?.split(',')[0]?.trim();
+    if (forwarded) return forwarded;
+  }
+  try {
+    return getConnInfo(c).remote.address ?? 'unknown';
+  } catch {
+    // app.request() in tests has no socket.
+    return 'local';
+  }
+}

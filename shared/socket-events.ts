@@ -1,0 +1,86 @@
+import type { JobStatus } from './job-status.ts';
+
+/** Room name for a project: every project event goes to `project:<projectId>`. */
+export function projectRoom(projectId: string): `project:${string}` {
+  return `project:${projectId}`;
+}
+
+export type Ack<T> = (response: T | { error: { code: string; message: string } }) => void;
+
+export interface RenderProgressEvent {
+  renderId: string;
+  status: JobStatus;
+  /** 0..1 */
+  progress: number;
+  fps?: number;
+  etaSeconds?: number;
+}
+
+export interface PipelineProgressEvent {
+  runId: string;
+  step: string;
+  status: JobStatus;
+  /** 0..1 */
+  progress: number;
+  message?: string;
+}
+
+export interface ChatMessageWire {
+  id: string;
+  projectId: string;
+  role: 'user' | 'assistant';
+  content: string;
+  userId: string | null;
+  createdAt: string;
+  [extra: string]: unknown;
+}
+
+export interface ChatUsage {
+  inputTokens: number;
+  outputTokens: number;
+}
+
+export interface DecisionWire {
+  id: string;
+  category: 'pricing' | 'platform' | 'structure' | 'timeline' | 'content';
+  [extra: string]: unknown;
+}
+
+export interface PresenceUser {
+  userId: string;
+  name: string;
+}
+
+/** Events the server sends to a project room (SPEC, Socket.IO). */
+export interface ServerToClientEvents {
+  'render:progress': (event: RenderProgressEvent) => void;
+  'pipeline:progress': (event: PipelineProgressEvent) => void;
+  'chat:message': (event: { message: ChatMessageWire }) => void;
+  'chat:token': (event: { messageId: string; delta: string }) => void;
+  'chat:done': (event: { messageId: string; usage: ChatUsage; costUsd: number }) => void;
+  'chat:error': (event: { messageId: string; error: { code: string; message: string } }) => void;
+  'decision:detected': (event: { decision: DecisionWire }) => void;
+  presence: (event: { projectId: string; users: PresenceUser[] }) => void;
+}
+
+/** Events a client sends (SPEC, Socket.IO). */
+export interface ClientToServerEvents {
+  'project:join': (payload: { projectId: string }, ack?: Ack<{ ok: true }>) => void;
+  'project:leave': (payload: { projectId: string }, ack?: Ack<{ ok: true }>) => void;
+  'chat:send': (
+    payload: { projectId: string; content: string },
+    ack?: Ack<{ messageId: string }>,
+  ) => void;
+}
+
+export type InterServerEvents = Record<string, never>;
+
+/** What the hub keeps per socket after the handshake. */
+export interface SocketData {
+  userId: string;
+  name: string;
+}
+
+/** Any event a room can receive, by name, for emitters that publish without a socket. */
+export type RoomEventName = keyof ServerToClientEvents;
+export type RoomEventPayload<E extends RoomEventName> = Parameters<ServerToClientEvents[E]>[0];

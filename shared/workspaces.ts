@@ -1,0 +1,42 @@
+import { z } from 'zod';
+import { emailSchema } from './accounts.ts';
+
+export const roleSchema = z.enum(['owner', 'editor', 'viewer']);
+export type Role = z.infer<typeof roleSchema>;
+
+export const workspaceIdParamsSchema = z.strictObject({ id: z.uuid() });
+export const memberParamsSchema = z.strictObject({ id: z.uuid(), userId: z.uuid() });
+
+export const createWorkspaceBodySchema = z
+  .strictObject({ name: z.string().trim().min(1).max(100) })
+  .meta({ id: 'CreateWorkspaceBody' });
+
+export const addMemberBodySchema = z
+  .strictObject({ email: emailSchema, role: roleSchema })
+  .meta({ id: 'AddMemberBody' });
+
+export const updateMemberBodySchema = z
+  .strictObject({ role: roleSchema })
+  .meta({ id: 'UpdateMemberBody' });
+
+export const workspaceSchema = z
+  .object({
+    id: z.uuid(),
+    name: z.string(),
+    /** The caller's role in this workspace. */
+    role: roleSchema,
+    createdAt: z.iso.datetime(),
+  })
+  .meta({ id: 'Workspace' });
+export type Workspace = z.infer<typeof workspaceSchema>;
+
+export const memberSchema = z
+  .object({
+    userId: z.uuid(),
+    email: z.string(),
+    name: z.string(),
+    role: roleSchema,
+    joinedAt: z.iso.datetime(),
+  })
+  .meta({ id: 'Member' });
+export type Member = z.infer<typeof memberSchema>;
