@@ -54,10 +54,17 @@ async function connectRedis(url: string, logger: Logger): Promise<RedisClientTyp
  * migrations, Redis when configured, the services and the HTTP server. This is the
  * composition root; nothing below it reads the environment.
  */
-export async function startNode(config: RuntimeConfig, logger: Logger): Promise<RunningNode> {
-  const database: Database = await openDatabase(
-    config.databaseUrl ? { url: config.databaseUrl } : { dataDir: `${config.dataDir}/pglite` },
-  );
+export async function startNode(
+  config: RuntimeConfig,
+  logger: Logger,
+  parts: { database?: Database } = {},
+): Promise<RunningNode> {
+  // Tests hand in a database of their own (in-memory PGlite, a throwaway Postgres database).
+  const database: Database =
+    parts.database ??
+    (await openDatabase(
+      config.databaseUrl ? { url: config.databaseUrl } : { dataDir: `${config.dataDir}/pglite` },
+    ));
   await database.migrate();
   const redis = config.redisUrl ? await connectRedis(config.redisUrl, logger) : undefined;
 
