@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { eq } from 'drizzle-orm';
+import { LRUCache } from 'lru-cache';
 import type { User } from '../../shared/accounts.ts';
 import type { Db, Tx } from '../db/index.ts';
 import { tables } from '../db/index.ts';
@@ -32,6 +33,8 @@ export function toUser(row: UserRow): User {
 
 /** Sign-up, login, token refresh and logout. */
 export class AccountService {
+  readonly #users = new LRUCache<string, User>({ max: 10_000, ttl: 30_000 });
+
   constructor(
     private readonly db: Db,
     private readonly accessTokens: AccessTokens,
@@ -92,10 +95,19 @@ export class AccountService {
     return this.refreshTokens.revokeFamily(refreshToken);
   }
 
+  /**
+   * The user, served from a short-lived cache: profiles change rarely and every
+   * authenticated screen asks for them. 30 s is how stale a renamed user may look on another
+   * node; this node's own writes refresh the entry.
+   */
   async getUser(userId: string): Promise<User> {
+    const cached = this.#users.get(userId);
+    if (cached) return cached;
     const [row] = await this.db.select().from(tables.users).where(eq(tables.users.id, userId));
     if (!row) throw notFound('User');
-    return toUser(row);
+    const user = toUser(row);
+    this.#users.set(userId, user);
+    return user;
   }
 
   async #startSession(userId: string): Promise<SessionTokens> {

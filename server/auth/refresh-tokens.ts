@@ -1,6 +1,6 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { and, eq, isNull } from 'drizzle-orm';
-import type { Db } from '../db/index.ts';
+import type { Db, Tx } from '../db/index.ts';
 import { tables } from '../db/index.ts';
 import { ApiError, unauthorized } from '../errors.ts';
 
@@ -29,7 +29,9 @@ export class RefreshTokens {
    * other counts as reuse.
    */
   async rotate(token: string): Promise<{ userId: string; refreshToken: string }> {
-    return this.db.transaction(async (tx) => {
+    // The transaction returns its outcome instead of throwing, so that a revocation made on
+    // reuse is committed rather than rolled back with the error.
+    const outcome = await this.db.transaction(async (tx) => {
       const [used] = await tx
         .update(tables.refreshTokens)
         .set({ usedAt: new Date() })
@@ -41,33 +43,33 @@ export class RefreshTokens {
           ),
         )
         .returning();
-      if (!used) {
-        const [known] = await tx
-          .select()
-          .from(tables.refreshTokens)
-          .where(eq(tables.refreshTokens.tokenHash, sha256(token)));
-        if (known) {
-          await tx
-            .update(tables.refreshTokens)
-            .set({ revokedAt: new Date() })
-            .where(
-              and(
-                eq(tables.refreshTokens.familyId, known.familyId),
-                isNull(tables.refreshTokens.revokedAt),
-              ),
-            );
-          throw new ApiError(
-            401,
-            'token_reused',
-            'Refresh token was already used; all sessions of this login are revoked',
-          );
-        }
-        throw unauthorized('Unknown refresh token');
+      if (used) {
+        if (used.expiresAt.getTime() <= Date.now()) return { kind: 'expired' } as const;
+        const refreshToken = await this.#insert(tx, used.userId, used.familyId);
+        return { kind: 'rotated', userId: used.userId, refreshToken } as const;
       }
-      if (used.expiresAt.getTime() <= Date.now()) throw unauthorized('Refresh token expired');
-      const refreshToken = await this.#insert(tx as unknown as Db, used.userId, used.familyId);
-      return { userId: used.userId, refreshToken };
+      const [known] = await tx
+        .select({ familyId: tables.refreshTokens.familyId })
+        .from(tables.refreshTokens)
+        .where(eq(tables.refreshTokens.tokenHash, sha256(token)));
+      if (!known) return { kind: 'unknown' } as const;
+      await this.#revoke(tx, known.familyId);
+      return { kind: 'reused' } as const;
     });
+    switch (outcome.kind) {
+      case 'rotated':
+        return { userId: outcome.userId, refreshToken: outcome.refreshToken };
+      case 'reused':
+        throw new ApiError(
+          401,
+          'token_reused',
+          'Refresh token was already used; every session of this login is revoked',
+        );
+      case 'expired':
+        throw unauthorized('Refresh token expired');
+      case 'unknown':
+        throw unauthorized('Unknown refresh token');
+    }
   }
 
   /** Revokes the family `token` belongs to (logout). Unknown tokens are ignored. */
@@ -76,19 +78,19 @@ export class RefreshTokens {
       .select({ familyId: tables.refreshTokens.familyId })
       .from(tables.refreshTokens)
       .where(eq(tables.refreshTokens.tokenHash, sha256(token)));
-    if (!known) return;
-    await this.db
+    if (known) await this.#revoke(this.db, known.familyId);
+  }
+
+  async #revoke(db: Db | Tx, familyId: string): Promise<void> {
+    await db
       .update(tables.refreshTokens)
       .set({ revokedAt: new Date() })
       .where(
-        and(
-          eq(tables.refreshTokens.familyId, known.familyId),
-          isNull(tables.refreshTokens.revokedAt),
-        ),
+        and(eq(tables.refreshTokens.familyId, familyId), isNull(tables.refreshTokens.revokedAt)),
       );
   }
 
-  async #insert(db: Db, userId: string, familyId: string): Promise<string> {
+  async #insert(db: Db | Tx, userId: string, familyId: string): Promise<string> {
     const token = randomBytes(32).toString('base64url');
     await db.insert(tables.refreshTokens).values({
       id: randomUUID(),

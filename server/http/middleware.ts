@@ -43,7 +43,16 @@ export const limitBody = (maxSize = MAX_JSON_BODY_BYTES): MiddlewareHandler<AppE
   bodyLimit({
     maxSize,
     onError: () => {
-      throw new ApiError(413, 'payload_too_large', `Request body exceeds ${maxSize} bytes`);
+      // The rest of the body is never read, so the connection cannot carry another request.
+      throw new ApiError(
+        413,
+        'payload_too_large',
+        `Request body exceeds ${maxSize} bytes`,
+        undefined,
+        {
+          Connection: 'close',
+        },
+      );
     },
   });
 

@@ -1,0 +1,42 @@
+import { mkdtempSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../server/config.ts';
+
+describe('configuration', () => {
+  it('runs on embedded defaults with no environment at all', () => {
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'reelroom-config-'));
+    const config = loadConfig({ DATA_DIR: dataDir });
+    expect(config).toMatchObject({
+      port: 8080,
+      databaseUrl: undefined,
+      redisUrl: undefined,
+      renderConcurrency: 1,
+    });
+    expect(config.storageDir).toBe(path.join(dataDir, 'storage'));
+    // The embedded JWT secret is generated once, kept private and reused.
+    expect(config.jwtSecret.length).toBeGreaterThanOrEqual(32);
+    expect(statSync(path.join(dataDir, 'jwt-secret')).mode & 0o777).toBe(0o600);
+    expect(loadConfig({ DATA_DIR: dataDir }).jwtSecret).toBe(config.jwtSecret);
+  });
+
+  it.each([
+    [{ PORT: '70000' }, 'PORT'],
+    [{ DATABASE_URL: 'mysql://x' }, 'DATABASE_URL'],
+    [{ REDIS_URL: 'http://x' }, 'REDIS_URL'],
+    [{ RENDER_CONCURRENCY: '0' }, 'RENDER_CONCURRENCY'],
+    [{ OPENAI_BASE_URL: 'not a url' }, 'OPENAI_BASE_URL'],
+    [{ JWT_SECRET: 'short' }, 'JWT_SECRET'],
+    [{ COACH_PROVIDER: 'gemini' }, 'COACH_PROVIDER'],
+  ])('names the variable of an invalid value: %j', (env, variable) => {
+    expect(() => loadConfig({ DATA_DIR: tmpdir(), ...env })).toThrow(ConfigError);
+    expect(() => loadConfig({ DATA_DIR: tmpdir(), ...env })).toThrow(
+      new RegExp(`^Invalid configuration: ${variable}: `),
+    );
+  });
+
+  it('treats an empty variable as unset', () => {
+    expect(loadConfig({ DATA_DIR: tmpdir(), PORT: '' }).port).toBe(8080);
+  });
+});
