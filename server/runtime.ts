@@ -26,6 +26,8 @@ export type RuntimeConfig = Pick<
   | 'trustProxy'
   | 'shutdownGraceMs'
 > & {
+  /** Origins allowed for browsers (CORS_ORIGINS); absent: same origin only. */
+  corsOrigins?: string[] | undefined;
   /** Prefix for every Redis key this node writes; tests isolate themselves with it. Default `reelroom`. */
   redisKeyPrefix?: string;
 };
@@ -89,6 +91,7 @@ export async function startNode(
     workspaces,
     projects,
     trustProxy: config.trustProxy,
+    corsOrigins: config.corsOrigins,
     readiness: [
       { name: 'database', check: () => database.ping() },
       ...(redis ? [{ name: 'redis', check: async () => void (await redis.ping()) }] : []),

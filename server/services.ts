@@ -20,6 +20,8 @@ export interface Services {
   workspaces: WorkspaceService;
   projects: ProjectService;
   readiness: ReadinessCheck[];
+  /** Origins browsers may call the API from (CORS); absent: same origin only. */
+  corsOrigins?: string[] | undefined;
   /** Trust X-Forwarded-For for the client IP. */
   trustProxy: boolean;
 }

@@ -66,6 +66,9 @@ async function openPglite(dataDir: string | undefined): Promise<Database> {
   };
 }
 
+/** Advisory lock key that serialises migrations across processes (any fixed bigint). */
+const MIGRATION_LOCK_KEY = 7_263_310_455;
+
 async function openPostgres(url: string, max: number): Promise<Database> {
   const client = postgres(url, {
     max,
@@ -78,7 +81,18 @@ async function openPostgres(url: string, max: number): Promise<Database> {
   return {
     db: db as unknown as Db,
     kind: 'postgres',
-    migrate: () => migratePostgres(db, { migrationsFolder }),
+    migrate: async () => {
+      // Several API nodes and workers may start at once: one migrates, the others wait for the
+      // lock and then find nothing left to apply.
+      const lockHolder = await client.reserve();
+      try {
+        await lockHolder`select pg_advisory_lock(${MIGRATION_LOCK_KEY})`;
+        await migratePostgres(db, { migrationsFolder });
+      } finally {
+        await lockHolder`select pg_advisory_unlock(${MIGRATION_LOCK_KEY})`.catch(() => {});
+        lockHolder.release();
+      }
+    },
     ping: async () => {
       await db.execute(sql`select 1`);
     },

@@ -1,4 +1,5 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
+import { cors } from 'hono/cors';
 import type { Services } from '../services.ts';
 import type { AppEnv } from './app-env.ts';
 import { handleError, handleNotFound } from './error-handler.ts';
@@ -49,6 +50,10 @@ export function createApp(services: Services) {
 
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   app.use('*', requestContext(services));
+  // Browsers on other origins get CORS headers only when CORS_ORIGINS lists their origin.
+  if (services.corsOrigins?.length) {
+    app.use(`${API_PREFIX}/*`, cors({ origin: services.corsOrigins, maxAge: 600 }));
+  }
   app.use(`${API_PREFIX}/*`, limitBody(), requireJsonBody);
   app.route(API_PREFIX, api);
   app.route('/', healthRoutes);

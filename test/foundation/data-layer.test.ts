@@ -1,8 +1,9 @@
+import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../server/db/index.ts';
-import { tables } from '../../server/db/index.ts';
+import { openDatabase, tables } from '../../server/db/index.ts';
 import { WorkspaceService } from '../../server/workspaces/workspace-service.ts';
-import { databaseBackends } from '../support/databases.ts';
+import { databaseBackends, openTestPostgres } from '../support/databases.ts';
 import { startTestNode } from '../support/test-node.ts';
 
 describe.each(databaseBackends)('data layer on $name', ({ name, open }) => {
@@ -54,5 +55,28 @@ describe.each(databaseBackends)('data layer on $name', ({ name, open }) => {
     expect(roles.filter((role) => role === 'owner')).toHaveLength(1);
     // The node closes the database it was handed; the suite's afterAll close is then a no-op.
     await node.close();
+  });
+});
+
+describe('migrations on Postgres', () => {
+  it('lets several processes start on an empty database at once: one migrates, all succeed', async () => {
+    const empty = await openTestPostgres({ migrate: false });
+    const nodes = await Promise.all(
+      Array.from({ length: 4 }, () => openDatabase({ url: empty.url, maxConnections: 2 })),
+    );
+    try {
+      await Promise.all(nodes.map((node) => node.migrate()));
+      const applied = await empty.db.execute<{ count: number }>(
+        sql`select count(*)::int as count from drizzle.__drizzle_migrations`,
+      );
+      const journal = await import('../../server/db/migrations/meta/_journal.json', {
+        with: { type: 'json' },
+      });
+      const rows = Array.isArray(applied) ? applied : (applied as { rows: unknown[] }).rows;
+      expect(rows[0]).toEqual({ count: journal.default.entries.length });
+    } finally {
+      await Promise.all(nodes.map((node) => node.close()));
+      await empty.close();
+    }
   });
 });

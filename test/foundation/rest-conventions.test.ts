@@ -237,3 +237,27 @@ describe('property: random requests to every route', () => {
     );
   });
 });
+
+describe('CORS', () => {
+  it('answers preflights only for the configured origins', async () => {
+    const corsNode = await startTestNode({ config: { corsOrigins: ['https://app.example'] } });
+    try {
+      const preflight = (origin: string) =>
+        fetch(`${corsNode.url}/api/v1/me`, {
+          method: 'OPTIONS',
+          headers: {
+            origin,
+            'access-control-request-method': 'GET',
+            'access-control-request-headers': 'authorization',
+          },
+        });
+      const allowed = await preflight('https://app.example');
+      expect(allowed.status).toBeLessThan(300);
+      expect(allowed.headers.get('access-control-allow-origin')).toBe('https://app.example');
+      const other = await preflight('https://evil.example');
+      expect(other.headers.get('access-control-allow-origin')).toBeNull();
+    } finally {
+      await corsNode.close();
+    }
+  });
+});

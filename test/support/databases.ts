@@ -9,15 +9,17 @@ export interface DatabaseBackend {
   open(): Promise<Database>;
 }
 
-/** A database of its own on the test Postgres server, dropped when closed. */
-export async function openTestPostgres(): Promise<Database & { url: string }> {
+/** A database of its own on the test Postgres server, dropped when closed; migrated unless told. */
+export async function openTestPostgres(
+  options: { migrate?: boolean } = {},
+): Promise<Database & { url: string }> {
   const name = `reelroom_test_${randomUUID().replaceAll('-', '')}`;
   const admin = postgres(TEST_POSTGRES_URL, { max: 1, onnotice: () => {} });
   await admin.unsafe(`create database ${name}`);
   const url = new URL(TEST_POSTGRES_URL);
   url.pathname = `/${name}`;
   const database = await openDatabase({ url: url.toString(), maxConnections: 20 });
-  await database.migrate();
+  if (options.migrate !== false) await database.migrate();
   let closing: Promise<void> | undefined;
   return {
     ...database,

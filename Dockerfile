@@ -1,0 +1,22 @@
+# One image for both roles of the distributed deployment: API nodes (`npm run start:api`) and
+# render workers (`npm run start:worker`). FFmpeg and ffprobe come from npm-shipped binaries and
+# the text font from an npm package, so the image needs nothing from apt.
+FROM node:20-bookworm-slim
+
+WORKDIR /app
+ENV NODE_ENV=production
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+COPY server ./server
+COPY realtime ./realtime
+COPY render-farm ./render-farm
+COPY shared ./shared
+COPY client-sdk ./client-sdk
+COPY tsconfig.json ./
+
+RUN mkdir -p /data/storage && chown -R node:node /data
+USER node
+ENV DATA_DIR=/data STORAGE_DIR=/data/storage PORT=8080
+EXPOSE 8080
+# Plain `node`, not `npm run`, so SIGTERM reaches the process and shutdown is graceful.
+CMD ["node", "--import", "tsx", "server/api-main.ts"]
