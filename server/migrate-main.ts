@@ -7,7 +7,7 @@ try {
   const config = loadConfig();
   const database = await openDatabase(
     config.databaseUrl
-      ? { url: config.databaseUrl, maxConnections: 1 }
+      ? { url: config.databaseUrl, maxConnections: 2 }
       : { dataDir: `${config.dataDir}/pglite` },
   );
   await database.migrate();

@@ -71,7 +71,8 @@ const MIGRATION_LOCK_KEY = 7_263_310_455;
 
 async function openPostgres(url: string, max: number): Promise<Database> {
   const client = postgres(url, {
-    max,
+    // Migrating holds one connection for the advisory lock while drizzle works on another.
+    max: Math.max(2, max),
     onnotice: () => {},
     // Timestamps come back as Date objects through drizzle's own mapping.
     connect_timeout: 10,
