@@ -1,0 +1,585 @@
+import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import * as awarenessProtocol from 'y-protocols/awareness';
+import * as Y from 'yjs';
+import { CloseCodes } from '../shared/close-codes.ts';
+import { parseYjsDocName, SCRIPT_TEXT } from '../shared/yjs-docs.ts';
+import type { AccessCheck, MemberRole, MembershipChange, ProjectAccess } from './access-check.ts';
+import type { DocumentBusMessageKind } from './document-bus-message.ts';
+import {
+  DocumentBusMessageKind as BusKind,
+  decodeDocumentBusMessage,
+  encodeDocumentBusMessage,
+} from './document-bus-message.ts';
+import type { DocumentPeer } from './document-connection.ts';
+import { DocumentConnection } from './document-connection.ts';
+import type { DocumentStore } from './document-store.ts';
+import type { RealtimeLogger } from './logger.ts';
+import { stderrLogger } from './logger.ts';
+import type { MessageBus } from './message-bus.ts';
+import { LocalMessageBus } from './message-bus.ts';
+import { applyStoredDocument, SERVER_ORIGIN, SharedDocument } from './shared-document.ts';
+
+export interface DocumentManagerOptions {
+  /** Where documents live. Required. */
+  store: DocumentStore;
+  /** Token and membership checks. Required. */
+  access: AccessCheck;
+  /**
+   * How updates and awareness reach the other nodes. Default: an in-process bus (one node).
+   * A bus passed in belongs to the caller and is not closed by {@link DocumentManager.close}.
+   */
+  bus?: MessageBus;
+  /** Identifies this node on the bus, so it skips its own messages. Default: a random UUID. */
+  nodeId?: string;
+  /**
+   * How long a document with no connections stays loaded, in ms. Default 30 000: a client that
+   * reconnects after a network blip finds it warm instead of paying a reload.
+   */
+  unloadGraceMs?: number;
+  /**
+   * Compact a document after this many stored updates (counted on this node, rows found at
+   * load included). Default 500: bounds load time without compacting on every keystroke.
+   */
+  compactEvery?: number;
+  /** Compact when a document is unloaded (and on close) if it stored updates. Default true. */
+  compactOnUnload?: boolean;
+  /**
+   * Messages a client may send before its connection is admitted (token, membership and load
+   * are async). Default 1000; beyond that the connection is closed as misbehaving.
+   */
+  maxPendingMessages?: number;
+  /** Default: warnings and errors to stderr. */
+  logger?: RealtimeLogger;
+}
+
+export interface DocumentManagerEvents {
+  /** A document was loaded from the store on this node. */
+  loaded: [docName: string];
+  /** A document was unloaded from this node. */
+  unloaded: [docName: string];
+  /** An update (possibly a merged batch) was committed to the store. */
+  stored: [docName: string, update: Uint8Array];
+  /** A read-only connection sent an update, which was dropped. */
+  dropped: [docName: string, userId: string];
+  /** A compaction finished; `merged` is the number of rows folded (0 when another won). */
+  compacted: [docName: string, merged: number];
+  /**
+   * A bus message from another node arrived for a loaded document; `buffered` when it came
+   * while the document was still loading (applied right after the stored state).
+   */
+  remote: [docName: string, kind: DocumentBusMessageKind, buffered: boolean];
+  /** An open connection's role changed after a membership change (null: it was closed). */
+  'role-changed': [docName: string, userId: string, role: MemberRole | null];
+  /** A connection was admitted. */
+  connected: [docName: string, userId: string];
+  /** A connection closed, with the close code (1005 when the client closed without one). */
+  disconnected: [docName: string, code: number];
+}
+
+/** A user-visible edit made by the server, e.g. the coach appending a decision to the plan. */
+export type DocumentEdit = (doc: Y.Doc) => void;
+
+const DEFAULTS = {
+  unloadGraceMs: 30_000,
+  compactEvery: 500,
+  compactOnUnload: true,
+  maxPendingMessages: 1000,
+};
+
+const MEMBERSHIP_RECHECK_LIMIT = 10;
+
+/**
+ * The transport-agnostic core of the Yjs sync server (Hocuspocus's `Hocuspocus` to our
+ * WebSocket shell's `Server`): it admits connections, loads and unloads documents, makes every
+ * accepted update durable before any other client or node sees it, fans updates and awareness
+ * out over the bus and compacts the stored log.
+ */
+export class DocumentManager extends EventEmitter<DocumentManagerEvents> {
+  readonly nodeId: string;
+  readonly #store: DocumentStore;
+  readonly #access: AccessCheck;
+  readonly #bus: MessageBus;
+  readonly #ownsBus: boolean;
+  readonly #logger: RealtimeLogger;
+  readonly #options: typeof DEFAULTS;
+  readonly #documents = new Map<string, SharedDocument>();
+  readonly #admitting = new Set<DocumentConnection>();
+  readonly #compactions = new Map<string, Promise<boolean>>();
+  readonly #background = new Set<Promise<unknown>>();
+  /** Bumped on every membership change; an admission that spans a bump re-checks access. */
+  #membershipEpoch = 0;
+  #closing: Promise<void> | null = null;
+  readonly #onResync = () => this.#track(this.#resync());
+
+  constructor(options: DocumentManagerOptions) {
+    super();
+    if (!options?.store) throw new Error('DocumentManager: store is required');
+    if (!options.access) throw new Error('DocumentManager: access is required');
+    const merged = { ...DEFAULTS };
+    for (const key of Object.keys(DEFAULTS) as Array<keyof typeof DEFAULTS>) {
+      if (options[key] !== undefined) Object.assign(merged, { [key]: options[key] });
+    }
+    if (!Number.isFinite(merged.unloadGraceMs) || merged.unloadGraceMs < 0) {
+      throw new Error('DocumentManager: unloadGraceMs must be a number >= 0');
+    }
+    if (!Number.isInteger(merged.compactEvery) || merged.compactEvery < 1) {
+      throw new Error('DocumentManager: compactEvery must be an integer >= 1');
+    }
+    if (!Number.isInteger(merged.maxPendingMessages) || merged.maxPendingMessages < 1) {
+      throw new Error('DocumentManager: maxPendingMessages must be an integer >= 1');
+    }
+    this.#options = merged;
+    this.#store = options.store;
+    this.#access = options.access;
+    this.#ownsBus = !options.bus;
+    this.#bus = options.bus ?? new LocalMessageBus();
+    this.#logger = options.logger ?? stderrLogger;
+    this.nodeId = options.nodeId ?? randomUUID();
+    this.#bus.on('resync', this.#onResync);
+  }
+
+  /** Names of the documents loaded on this node. */
+  get loadedDocuments(): string[] {
+    return [...this.#documents.keys()];
+  }
+
+  /** Number of open connections on this node. */
+  get connectionCount(): number {
+    let count = 0;
+    for (const document of this.#documents.values()) count += document.connections.size;
+    return count;
+  }
+
+  /**
+   * Starts a connection for `docName` with an access token. Returns at once; the connection
+   * buffers what it receives until it is admitted, or is closed with 4404 (unknown document),
+   * 4401 (no or bad token), 4403 (not a member) or 4503 (document unavailable).
+   */
+  openConnection(
+    peer: DocumentPeer,
+    request: { docName: string; token: string | null | undefined },
+  ): DocumentConnection {
+    const connection = new DocumentConnection(
+      request.docName,
+      peer,
+      {
+        onDroppedUpdate: (dropped) =>
+          this.emit('dropped', dropped.docName, dropped.identity?.userId ?? ''),
+        onClosed: (closed, code) => this.#onConnectionClosed(closed, code),
+      },
+      this.#options.maxPendingMessages,
+    );
+    if (this.#closing) {
+      connection.close(CloseCodes.GoingAway, 'server shutting down');
+      return connection;
+    }
+    this.#admitting.add(connection);
+    this.#track(
+      this.#admit(connection, request.token ?? null).finally(() =>
+        this.#admitting.delete(connection),
+      ),
+    );
+    return connection;
+  }
+
+  async #admit(connection: DocumentConnection, token: string | null): Promise<void> {
+    const parsed = parseYjsDocName(connection.docName);
+    if (!parsed) {
+      connection.close(CloseCodes.UnknownDocument, 'unknown document');
+      return;
+    }
+    if (!token) {
+      connection.close(CloseCodes.Unauthorized, 'missing token');
+      return;
+    }
+    let document: SharedDocument | null = null;
+    try {
+      const user = await this.#access.authenticate(token);
+      if (!user) {
+        connection.close(CloseCodes.Unauthorized, 'invalid token');
+        return;
+      }
+      let epoch = this.#membershipEpoch;
+      let access: ProjectAccess | null = await this.#access.projectAccess(
+        user.userId,
+        parsed.projectId,
+      );
+      if (!access) {
+        connection.close(CloseCodes.Forbidden, 'not a member of this project');
+        return;
+      }
+      if (connection.state !== 'admitting') return;
+      document = await this.#acquire(parsed.name);
+      // A membership change that arrived while we were checking or loading may not be
+      // reflected in `access`: check again until no change slipped in between.
+      for (let round = 0; epoch !== this.#membershipEpoch; round += 1) {
+        if (round >= MEMBERSHIP_RECHECK_LIMIT) throw new Error('membership keeps changing');
+        epoch = this.#membershipEpoch;
+        access = await this.#access.projectAccess(user.userId, parsed.projectId);
+        if (!access) {
+          connection.close(CloseCodes.Forbidden, 'not a member of this project');
+          return;
+        }
+      }
+      if (connection.state !== 'admitting') return;
+      if (this.#closing) {
+        connection.close(CloseCodes.GoingAway, 'server shutting down');
+        return;
+      }
+      connection.open(document, {
+        userId: user.userId,
+        name: user.name,
+        projectId: parsed.projectId,
+        workspaceId: access.workspaceId,
+        role: access.role,
+      });
+      this.emit('connected', parsed.name, user.userId);
+    } catch (error) {
+      if (this.#closing) {
+        connection.close(CloseCodes.GoingAway, 'server shutting down');
+        return;
+      }
+      this.#logger.error(
+        { err: error, docName: connection.docName },
+        'yjs: admitting a connection failed',
+      );
+      connection.close(CloseCodes.Unavailable, 'document unavailable');
+    } finally {
+      if (document) this.#release(document);
+    }
+  }
+
+  #onConnectionClosed(connection: DocumentConnection, code: number): void {
+    this.emit('disconnected', connection.docName, code);
+    const document = connection.document;
+    if (document) this.#maybeScheduleUnload(document);
+  }
+
+  /** Loads (or finds) a document and holds it loaded until {@link #release}. */
+  async #acquire(name: string): Promise<SharedDocument> {
+    for (;;) {
+      if (this.#closing) throw new Error('document manager is closed');
+      let document = this.#documents.get(name);
+      if (document?.state === 'unloading') {
+        await document.unloaded;
+        continue;
+      }
+      if (!document) {
+        document = new SharedDocument(
+          name,
+          this.#store,
+          {
+            afterStored: (stored, update) => this.#afterStored(stored, update),
+            afterLocalAwareness: (changed, update) =>
+              this.#publish(changed.name, BusKind.Awareness, update),
+          },
+          this.#logger,
+        );
+        this.#documents.set(name, document);
+        document.loading = this.#load(document);
+      }
+      document.holds += 1;
+      if (document.unloadTimer) {
+        clearTimeout(document.unloadTimer);
+        document.unloadTimer = null;
+      }
+      try {
+        await document.loading;
+      } catch (error) {
+        document.holds -= 1;
+        throw error;
+      }
+      return document;
+    }
+  }
+
+  #release(document: SharedDocument): void {
+    document.holds -= 1;
+    this.#maybeScheduleUnload(document);
+  }
+
+  /**
+   * Subscribes first, loads second: an update another node publishes while we read the store
+   * is buffered and applied after the stored state (Yjs updates are idempotent and commute, so
+   * an update that is both in the store and in the buffer does no harm). Never writes.
+   */
+  async #load(document: SharedDocument): Promise<void> {
+    try {
+      document.unsubscribe = await this.#bus.subscribe(docChannel(document.name), (message) => {
+        if (document.state === 'loading') document.inbox.push(message);
+        else this.#onBusMessage(document, message, false);
+      });
+      const stored = await this.#store.load(document.name);
+      document.applyStored(stored);
+      document.uncompacted = stored.updates.length;
+    } catch (error) {
+      this.#documents.delete(document.name);
+      await document.unsubscribe().catch(() => undefined);
+      document.destroy();
+      throw error;
+    }
+    document.state = 'ready';
+    for (const message of document.inbox.splice(0)) this.#onBusMessage(document, message, true);
+    this.emit('loaded', document.name);
+    // Ask the other nodes for their clients' presence, instead of waiting up to 15 s for the
+    // clients' periodic awareness renewal.
+    this.#publish(document.name, BusKind.QueryAwareness, new Uint8Array(0));
+    this.#maybeCompact(document);
+  }
+
+  #onBusMessage(document: SharedDocument, bytes: Uint8Array, buffered: boolean): void {
+    let message: ReturnType<typeof decodeDocumentBusMessage>;
+    try {
+      message = decodeDocumentBusMessage(bytes);
+    } catch (error) {
+      this.#logger.warn({ err: error, docName: document.name }, 'yjs: undecodable bus message');
+      return;
+    }
+    if (message.nodeId === this.nodeId) return;
+    this.emit('remote', document.name, message.kind, buffered);
+    switch (message.kind) {
+      case BusKind.Update:
+        document.applyRemoteUpdate(message.payload);
+        break;
+      case BusKind.Awareness:
+        try {
+          document.applyRemoteAwareness(message.payload);
+        } catch (error) {
+          this.#logger.warn({ err: error, docName: document.name }, 'yjs: bad remote awareness');
+        }
+        break;
+      case BusKind.QueryAwareness: {
+        const clients = document.localAwarenessClients();
+        if (clients.length > 0) {
+          this.#publish(
+            document.name,
+            BusKind.Awareness,
+            awarenessProtocol.encodeAwarenessUpdate(document.awareness, clients),
+          );
+        }
+        break;
+      }
+    }
+  }
+
+  #afterStored(document: SharedDocument, update: Uint8Array): void {
+    this.emit('stored', document.name, update);
+    this.#publish(document.name, BusKind.Update, update);
+    this.#maybeCompact(document);
+  }
+
+  #publish(docName: string, kind: DocumentBusMessageKind, payload: Uint8Array): void {
+    const message = encodeDocumentBusMessage({ nodeId: this.nodeId, kind, payload });
+    this.#bus.publish(docChannel(docName), message).catch((error: unknown) => {
+      this.#logger.error({ err: error, docName, kind }, 'yjs: publishing to the bus failed');
+    });
+  }
+
+  #maybeCompact(document: SharedDocument): void {
+    if (document.uncompacted < this.#options.compactEvery) return;
+    if (this.#compactions.has(document.name)) return;
+    document.uncompacted = 0;
+    this.#track(this.compact(document.name));
+  }
+
+  #maybeScheduleUnload(document: SharedDocument): void {
+    if (document.state !== 'ready' || document.holds > 0 || document.connections.size > 0) return;
+    if (document.unloadTimer || this.#closing) return;
+    document.unloadTimer = setTimeout(() => {
+      document.unloadTimer = null;
+      this.#track(this.#unload(document));
+    }, this.#options.unloadGraceMs);
+    document.unloadTimer.unref();
+  }
+
+  async #unload(document: SharedDocument): Promise<void> {
+    if (document.state !== 'ready' || document.holds > 0 || document.connections.size > 0) return;
+    document.state = 'unloading';
+    document.unloaded = (async () => {
+      await document.idle();
+      this.#documents.delete(document.name);
+      try {
+        await document.unsubscribe();
+      } catch (error) {
+        this.#logger.warn({ err: error, docName: document.name }, 'yjs: unsubscribing failed');
+      }
+      document.destroy();
+      this.emit('unloaded', document.name);
+      if (this.#options.compactOnUnload && document.uncompacted > 0) {
+        this.#track(this.compact(document.name));
+      }
+    })();
+    await document.unloaded;
+  }
+
+  /** Re-reads every loaded document from the store after the bus may have lost messages. */
+  async #resync(): Promise<void> {
+    for (const document of [...this.#documents.values()]) {
+      if (document.state !== 'ready') continue;
+      try {
+        document.applyStored(await this.#store.load(document.name));
+      } catch (error) {
+        this.#logger.error({ err: error, docName: document.name }, 'yjs: resync failed');
+      }
+    }
+  }
+
+  /**
+   * Applies a membership change to this node's connections (see MembershipChange). Cross-node
+   * delivery is the caller's (attachRealtime publishes it on the bus to every node).
+   */
+  applyMembershipChange(change: MembershipChange): void {
+    this.#membershipEpoch += 1;
+    for (const document of this.#documents.values()) {
+      for (const connection of [...document.connections]) {
+        const identity = connection.identity;
+        if (identity?.userId !== change.userId || identity.workspaceId !== change.workspaceId) {
+          continue;
+        }
+        if (change.role === null) {
+          connection.close(CloseCodes.Forbidden, 'membership revoked');
+        } else {
+          connection.setRole(change.role);
+        }
+        this.emit('role-changed', document.name, change.userId, change.role);
+      }
+    }
+  }
+
+  /**
+   * Folds the stored log of a document into a new snapshot, in one store transaction. Works
+   * from the store, not from memory, so rows other nodes appended are merged or left alone,
+   * never dropped. Resolves false when there was nothing to do or another compaction won.
+   */
+  compact(docName: string): Promise<boolean> {
+    const running = this.#compactions.get(docName);
+    if (running) return running;
+    const run = (async () => {
+      const stored = await this.#store.load(docName);
+      if (stored.updates.length === 0) return false;
+      const doc = new Y.Doc({ gc: true });
+      try {
+        applyStoredDocument(doc, stored, this.#logger, docName, null);
+        const merged = await this.#store.compact(docName, {
+          snapshot: Y.encodeStateAsUpdate(doc),
+          baseVersion: stored.snapshotVersion,
+          updateIds: stored.updates.map((row) => row.id),
+        });
+        this.emit('compacted', docName, merged ? stored.updates.length : 0);
+        return merged;
+      } finally {
+        doc.destroy();
+      }
+    })()
+      .catch((error: unknown) => {
+        this.#logger.error({ err: error, docName }, 'yjs: compaction failed');
+        return false;
+      })
+      .finally(() => this.#compactions.delete(docName));
+    this.#compactions.set(docName, run);
+    return run;
+  }
+
+  /**
+   * The full state of a document as one Yjs update. Read from the store, which holds every
+   * accepted update (memory never holds more), so it is current whichever node the document
+   * is loaded on.
+   */
+  async getDocumentState(docName: string): Promise<Uint8Array> {
+    const doc = await this.#readDocument(docName);
+    try {
+      return Y.encodeStateAsUpdate(doc);
+    } finally {
+      doc.destroy();
+    }
+  }
+
+  /** The text of a Y.Text in a document (default: the script text, `script`). */
+  async getDocumentText(docName: string, textName: string = SCRIPT_TEXT): Promise<string> {
+    const doc = await this.#readDocument(docName);
+    try {
+      return doc.getText(textName).toString();
+    } finally {
+      doc.destroy();
+    }
+  }
+
+  async #readDocument(docName: string): Promise<Y.Doc> {
+    if (!parseYjsDocName(docName)) throw new Error(`unknown document: ${docName}`);
+    const doc = new Y.Doc();
+    applyStoredDocument(doc, await this.#store.load(docName), this.#logger, docName, null);
+    return doc;
+  }
+
+  /**
+   * Makes a server-side edit to a document, e.g. the coach writing a decision into the plan.
+   * The edit runs on a copy; its changes go through the same pipeline as a client's update
+   * (stored, then broadcast here and to the other nodes). Resolves once stored.
+   */
+  async editDocument(docName: string, edit: DocumentEdit): Promise<void> {
+    if (!parseYjsDocName(docName)) throw new Error(`unknown document: ${docName}`);
+    const document = await this.#acquire(docName);
+    const scratch = new Y.Doc();
+    try {
+      Y.applyUpdate(scratch, Y.encodeStateAsUpdate(document.doc));
+      const updates: Uint8Array[] = [];
+      scratch.on('update', (update: Uint8Array) => updates.push(update));
+      scratch.transact(() => edit(scratch), SERVER_ORIGIN);
+      if (updates.length === 0) return;
+      await document.submit(Y.mergeUpdates(updates), SERVER_ORIGIN);
+    } finally {
+      scratch.destroy();
+      this.#release(document);
+    }
+  }
+
+  #track<T>(promise: Promise<T>): void {
+    const tracked = promise.catch((error: unknown) => {
+      this.#logger.error({ err: error }, 'yjs: background task failed');
+    });
+    this.#background.add(tracked);
+    void tracked.finally(() => this.#background.delete(tracked));
+  }
+
+  /**
+   * Closes every connection (1001, clients reconnect elsewhere), waits until every accepted
+   * update is stored, compacts (when compactOnUnload) and unloads. Safe to call twice.
+   */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      this.#bus.off('resync', this.#onResync);
+      for (const connection of [...this.#admitting]) {
+        connection.close(CloseCodes.GoingAway, 'server shutting down');
+      }
+      for (const document of this.#documents.values()) {
+        for (const connection of [...document.connections]) {
+          connection.close(CloseCodes.GoingAway, 'server shutting down');
+        }
+      }
+      await Promise.allSettled([...this.#documents.values()].map((document) => document.loading));
+      await Promise.allSettled([...this.#documents.values()].map((document) => document.idle()));
+      for (const document of [...this.#documents.values()]) {
+        this.#documents.delete(document.name);
+        document.state = 'unloading';
+        try {
+          await document.unsubscribe();
+        } catch (error) {
+          this.#logger.warn({ err: error, docName: document.name }, 'yjs: unsubscribing failed');
+        }
+        document.destroy();
+        if (this.#options.compactOnUnload && document.uncompacted > 0) {
+          this.#track(this.compact(document.name));
+        }
+      }
+      while (this.#background.size > 0) await Promise.allSettled([...this.#background]);
+      if (this.#ownsBus) await this.#bus.close();
+    })();
+    return this.#closing;
+  }
+}
+
+/** The bus channel of one document. */
+function docChannel(docName: string): string {
+  return `yjs:${docName}`;
+}

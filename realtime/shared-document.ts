@@ -1,0 +1,234 @@
+import * as awarenessProtocol from 'y-protocols/awareness';
+import * as Y from 'yjs';
+import type { DocumentConnection } from './document-connection.ts';
+import type { DocumentStore, StoredDocument } from './document-store.ts';
+import type { RealtimeLogger } from './logger.ts';
+import { encodeAwareness, encodeUpdate } from './yjs-protocol.ts';
+
+/** Origin of changes that come from another node or from the store: never stored or published again. */
+export const REMOTE_ORIGIN = Symbol('remote');
+/** Origin of edits made by the server itself (e.g. the coach writing a decision). */
+export const SERVER_ORIGIN = Symbol('server');
+
+export type UpdateOrigin = DocumentConnection | typeof SERVER_ORIGIN;
+
+export type SharedDocumentState = 'loading' | 'ready' | 'unloading';
+
+interface PendingWrite {
+  update: Uint8Array;
+  origin: UpdateOrigin;
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+export interface SharedDocumentHooks {
+  /** An update was committed: publish it to the other nodes. */
+  afterStored(document: SharedDocument, update: Uint8Array): void;
+  /** Awareness changed through a local client (not from another node): publish it. */
+  afterLocalAwareness(document: SharedDocument, update: Uint8Array): void;
+}
+
+/**
+ * One loaded document on this node: the Y.Doc, its awareness, the connections editing it and
+ * the write pipeline that makes every accepted update durable before anyone else sees it.
+ *
+ * Invariant: the in-memory doc only ever contains state that is in the store. Local updates are
+ * applied after their append resolved; remote ones were appended by the node that published
+ * them. So answering a sync step 1 from memory never hands out an edit that could be lost.
+ */
+export class SharedDocument {
+  readonly doc = new Y.Doc({ gc: true });
+  readonly awareness = new awarenessProtocol.Awareness(this.doc);
+  readonly connections = new Set<DocumentConnection>();
+  state: SharedDocumentState = 'loading';
+  /** Settles when loading finished (rejects when it failed). */
+  loading: Promise<void> = Promise.resolve();
+  /** Settles when an unload that started has finished. */
+  unloaded: Promise<void> = Promise.resolve();
+  /** Bus messages that arrived while loading; applied once the stored state is in. */
+  readonly inbox: Uint8Array[] = [];
+  /** Updates stored since the last compaction started (rows at load included). */
+  uncompacted = 0;
+  /** Users of the document that are not connections (admissions, server edits). */
+  holds = 0;
+  unloadTimer: NodeJS.Timeout | null = null;
+  unsubscribe: () => Promise<void> = async () => {};
+
+  readonly #store: DocumentStore;
+  readonly #hooks: SharedDocumentHooks;
+  readonly #logger: RealtimeLogger;
+  readonly #queue: PendingWrite[] = [];
+  #flushing: Promise<void> | null = null;
+
+  constructor(
+    readonly name: string,
+    store: DocumentStore,
+    hooks: SharedDocumentHooks,
+    logger: RealtimeLogger,
+  ) {
+    this.#store = store;
+    this.#hooks = hooks;
+    this.#logger = logger;
+    // The server is not a participant: it must not show up in anyone's presence.
+    this.awareness.setLocalState(null);
+    this.doc.on('update', (update: Uint8Array, origin: unknown) => {
+      const message = encodeUpdate(update);
+      for (const connection of this.connections) {
+        if (connection !== origin) connection.send(message);
+      }
+    });
+    this.awareness.on(
+      'update',
+      (change: { added: number[]; updated: number[]; removed: number[] }, origin: unknown) =>
+        this.#onAwarenessUpdate(change, origin),
+    );
+  }
+
+  #onAwarenessUpdate(
+    { added, updated, removed }: { added: number[]; updated: number[]; removed: number[] },
+    origin: unknown,
+  ): void {
+    const changed = [...added, ...updated, ...removed];
+    if (changed.length === 0) return;
+    const local = this.#localConnection(origin);
+    if (local) {
+      // Remember which awareness clients a connection speaks for, to remove them when it goes.
+      for (const id of added) local.controlledClients.add(id);
+      for (const id of updated) local.controlledClients.add(id);
+      for (const id of removed) local.controlledClients.delete(id);
+    }
+    const message = encodeAwareness(this.awareness, changed);
+    for (const connection of this.connections) {
+      if (connection !== origin) connection.send(message);
+    }
+    if (origin !== REMOTE_ORIGIN) {
+      this.#hooks.afterLocalAwareness(
+        this,
+        awarenessProtocol.encodeAwarenessUpdate(this.awareness, changed),
+      );
+    }
+  }
+
+  #localConnection(origin: unknown): DocumentConnection | null {
+    if (origin === null || typeof origin !== 'object') return null;
+    const candidate = origin as DocumentConnection;
+    return candidate.controlledClients instanceof Set ? candidate : null;
+  }
+
+  /** Applies what the store holds (on load, or to reconcile after lost bus messages). */
+  applyStored(stored: StoredDocument): void {
+    applyStoredDocument(this.doc, stored, this.#logger, this.name, REMOTE_ORIGIN);
+  }
+
+  /** Applies an update another node stored and published. */
+  applyRemoteUpdate(update: Uint8Array): void {
+    try {
+      Y.applyUpdate(this.doc, update, REMOTE_ORIGIN);
+    } catch (error) {
+      this.#logger.error({ err: error, docName: this.name }, 'yjs: remote update failed to apply');
+    }
+  }
+
+  /** Applies an awareness update another node published. */
+  applyRemoteAwareness(update: Uint8Array): void {
+    awarenessProtocol.applyAwarenessUpdate(this.awareness, update, REMOTE_ORIGIN);
+  }
+
+  /** Awareness clients held by this node's connections, for answering another node's query. */
+  localAwarenessClients(): number[] {
+    const ids: number[] = [];
+    for (const connection of this.connections) ids.push(...connection.controlledClients);
+    return ids;
+  }
+
+  /**
+   * Makes an update durable, then applies it, which broadcasts it to the other local
+   * connections, and hands it to `afterStored` for the other nodes. Resolves once applied;
+   * rejects (and nothing is applied or forwarded) when the store refused it.
+   *
+   * Updates queued while an append is in flight are merged into one append: a document being
+   * typed into by many people costs one round trip per batch, not per keystroke, and order is
+   * kept because batches are appended and applied one after the other.
+   */
+  submit(update: Uint8Array, origin: UpdateOrigin): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.#queue.push({ update, origin, resolve, reject });
+      this.#flushing ??= this.#flush().finally(() => {
+        this.#flushing = null;
+      });
+    });
+  }
+
+  /** Resolves once every submitted update has been stored (or refused). */
+  async idle(): Promise<void> {
+    while (this.#flushing) await this.#flushing;
+  }
+
+  async #flush(): Promise<void> {
+    while (this.#queue.length > 0) {
+      const batch = this.#queue.splice(0, this.#queue.length);
+      const merged =
+        batch.length === 1 ? batch[0]!.update : Y.mergeUpdates(batch.map((entry) => entry.update));
+      try {
+        await this.#store.append(this.name, merged);
+      } catch (error) {
+        this.#logger.error(
+          { err: error, docName: this.name, updates: batch.length },
+          'yjs: storing an update failed; it is neither applied nor forwarded',
+        );
+        for (const entry of batch) entry.reject(error);
+        continue;
+      }
+      this.uncompacted += 1;
+      this.#hooks.afterStored(this, merged);
+      for (const entry of batch) {
+        try {
+          Y.applyUpdate(this.doc, entry.update, entry.origin);
+          entry.resolve();
+        } catch (error) {
+          this.#logger.error(
+            { err: error, docName: this.name },
+            'yjs: stored update failed to apply',
+          );
+          entry.reject(error);
+        }
+      }
+    }
+  }
+
+  destroy(): void {
+    if (this.unloadTimer) clearTimeout(this.unloadTimer);
+    this.unloadTimer = null;
+    this.awareness.destroy();
+    this.doc.destroy();
+  }
+}
+
+/**
+ * Applies a stored snapshot and its update rows to a doc. A row that fails to apply is logged
+ * and skipped rather than making the whole document unloadable.
+ */
+export function applyStoredDocument(
+  doc: Y.Doc,
+  stored: StoredDocument,
+  logger: RealtimeLogger,
+  docName: string,
+  origin: unknown,
+): void {
+  doc.transact(() => {
+    if (stored.snapshot) {
+      try {
+        Y.applyUpdate(doc, stored.snapshot, origin);
+      } catch (error) {
+        logger.error({ err: error, docName }, 'yjs: stored snapshot failed to apply');
+      }
+    }
+    for (const row of stored.updates) {
+      try {
+        Y.applyUpdate(doc, row.update, origin);
+      } catch (error) {
+        logger.error({ err: error, docName, rowId: row.id }, 'yjs: stored update failed to apply');
+      }
+    }
+  }, origin);
+}

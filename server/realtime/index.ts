@@ -1,0 +1,2 @@
+export { RealtimeAccess } from './realtime-access.ts';
+export { YjsDocumentStore } from './yjs-document-store.ts';

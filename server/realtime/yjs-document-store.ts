@@ -1,0 +1,102 @@
+import { and, asc, eq, inArray } from 'drizzle-orm';
+import type { Compaction, DocumentStore, StoredDocument } from '../../realtime/index.ts';
+import { parseYjsDocName } from '../../shared/yjs-docs.ts';
+import type { Db } from '../db/index.ts';
+import { yjsSnapshots, yjsUpdates } from '../db/schema/yjs.ts';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Rows deleted per statement: keeps the parameter list far below Postgres's 65 535. */
+const DELETE_CHUNK = 1000;
+
+/**
+ * The realtime DocumentStore on our database (Postgres or PGlite, same queries): a snapshot
+ * row per document and an append-only update log, both tied to the project so deleting a
+ * project deletes its documents.
+ */
+export class YjsDocumentStore implements DocumentStore {
+  readonly #db: Db;
+
+  constructor(db: Db) {
+    if (!db) throw new Error('YjsDocumentStore: db is required');
+    this.#db = db;
+  }
+
+  /**
+   * Snapshot and log read in one repeatable-read transaction, so a compaction committing in
+   * between cannot make us miss rows it deleted (we see both its inputs or its output).
+   */
+  async load(docName: string): Promise<StoredDocument> {
+    return this.#db.transaction(
+      async (tx) => {
+        const [snapshot] = await tx
+          .select({ state: yjsSnapshots.state, version: yjsSnapshots.version })
+          .from(yjsSnapshots)
+          .where(eq(yjsSnapshots.docName, docName));
+        const updates = await tx
+          .select({ id: yjsUpdates.id, update: yjsUpdates.update })
+          .from(yjsUpdates)
+          .where(eq(yjsUpdates.docName, docName))
+          .orderBy(asc(yjsUpdates.id));
+        return {
+          snapshot: snapshot?.state ?? null,
+          snapshotVersion: snapshot?.version ?? 0,
+          updates,
+        };
+      },
+      { isolationLevel: 'repeatable read', accessMode: 'read only' },
+    );
+  }
+
+  async append(docName: string, update: Uint8Array): Promise<void> {
+    await this.#db.insert(yjsUpdates).values({ docName, projectId: projectIdOf(docName), update });
+  }
+
+  /**
+   * Writes the snapshot only if its version is still `baseVersion` (the row lock makes a
+   * concurrent compaction wait, then find the version moved and back off), then deletes exactly
+   * the merged rows. One transaction: either both happen or neither.
+   */
+  async compact(docName: string, compaction: Compaction): Promise<boolean> {
+    const projectId = projectIdOf(docName);
+    return this.#db.transaction(async (tx) => {
+      const written =
+        compaction.baseVersion === 0
+          ? await tx
+              .insert(yjsSnapshots)
+              .values({ docName, projectId, state: compaction.snapshot, version: 1 })
+              .onConflictDoNothing()
+              .returning({ version: yjsSnapshots.version })
+          : await tx
+              .update(yjsSnapshots)
+              .set({
+                state: compaction.snapshot,
+                version: compaction.baseVersion + 1,
+                updatedAt: new Date(),
+              })
+              .where(
+                and(
+                  eq(yjsSnapshots.docName, docName),
+                  eq(yjsSnapshots.version, compaction.baseVersion),
+                ),
+              )
+              .returning({ version: yjsSnapshots.version });
+      if (written.length === 0) return false;
+      for (let start = 0; start < compaction.updateIds.length; start += DELETE_CHUNK) {
+        const ids = compaction.updateIds.slice(start, start + DELETE_CHUNK);
+        await tx
+          .delete(yjsUpdates)
+          .where(and(eq(yjsUpdates.docName, docName), inArray(yjsUpdates.id, ids)));
+      }
+      return true;
+    });
+  }
+}
+
+function projectIdOf(docName: string): string {
+  const parsed = parseYjsDocName(docName);
+  if (!parsed || !UUID.test(parsed.projectId)) {
+    throw new Error(`not a document of a project: ${docName}`);
+  }
+  return parsed.projectId;
+}

@@ -1,0 +1,308 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { type Socket as ClientSocket, io as ioClient } from 'socket.io-client';
+import { WebSocket } from 'ws';
+import { WebsocketProvider } from 'y-websocket';
+import * as Y from 'yjs';
+import type { Database } from '../../../server/db/index.ts';
+import { YjsDocumentStore } from '../../../server/realtime/index.ts';
+import type { Session } from '../../../shared/accounts.ts';
+import type { ClientToServerEvents, ServerToClientEvents } from '../../../shared/socket-events.ts';
+import type { Role } from '../../../shared/workspaces.ts';
+import { openTestPostgres } from '../../support/databases.ts';
+import { freePort, type NodeProcess, spawnEntry } from '../../support/processes.ts';
+import { TEST_REDIS_URL } from '../../support/services.ts';
+import { dropRedisPrefix } from './realtime-fixture.ts';
+
+/** One API node process (`server/api-main.ts`) on a fixed port, so a restart keeps its URL. */
+export class ApiNode {
+  process: NodeProcess | null = null;
+
+  constructor(
+    readonly port: number,
+    private readonly env: Record<string, string>,
+  ) {}
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  get wsUrl(): string {
+    return `ws://127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    this.process = await spawnEntry(
+      'server/api-main.ts',
+      { ...this.env, PORT: String(this.port) },
+      { url: this.url, timeoutMs: 45_000 },
+    );
+  }
+
+  /** SIGTERM (graceful: stores, compacts, closes) or SIGKILL (a crash); resolves on exit. */
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+    const running = this.process;
+    this.process = null;
+    return running ? running.stop(signal) : null;
+  }
+}
+
+/**
+ * Several API node processes sharing one throwaway Postgres database and one Redis key prefix,
+ * as a real deployment runs them, plus a REST client for setting up users and projects.
+ */
+export class ApiCluster {
+  readonly nodes: ApiNode[] = [];
+  readonly redisKeyPrefix = `test-${randomUUID()}`;
+  database!: Database & { url: string };
+  store!: YjsDocumentStore;
+
+  static async start(count: number): Promise<ApiCluster> {
+    const cluster = new ApiCluster();
+    cluster.database = await openTestPostgres();
+    cluster.store = new YjsDocumentStore(cluster.database.db);
+    const env = {
+      DATABASE_URL: cluster.database.url,
+      REDIS_URL: TEST_REDIS_URL,
+      REDIS_KEY_PREFIX: cluster.redisKeyPrefix,
+      JWT_SECRET: randomBytes(32).toString('base64url'),
+      HOST: '127.0.0.1',
+      DATA_DIR: path.join(tmpdir(), `reelroom-${randomUUID()}`),
+      LOG_LEVEL: 'warn',
+      NODE_ENV: 'test',
+      SHUTDOWN_GRACE_SECONDS: '2',
+    };
+    for (let i = 0; i < count; i += 1) cluster.nodes.push(new ApiNode(await freePort(), env));
+    await Promise.all(cluster.nodes.map((node) => node.start()));
+    return cluster;
+  }
+
+  get rest(): Rest {
+    return new Rest(this.nodes[0]!.url);
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled(this.nodes.map((node) => node.stop('SIGKILL')));
+    await this.database?.close();
+    await dropRedisPrefix(this.redisKeyPrefix);
+  }
+}
+
+/** The REST calls the realtime tests need, against any node. */
+export class Rest {
+  constructor(readonly baseUrl: string) {}
+
+  async call(
+    token: string | null,
+    method: string,
+    pathname: string,
+    body?: unknown,
+  ): Promise<Response> {
+    return fetch(`${this.baseUrl}/api/v1${pathname}`, {
+      method,
+      headers: {
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+  }
+
+  async expectJson<T>(response: Response, status: number): Promise<T> {
+    if (response.status !== status) {
+      throw new Error(`expected ${status}, got ${response.status}: ${await response.text()}`);
+    }
+    return (await response.json()) as T;
+  }
+
+  async signup(name: string): Promise<Session> {
+    return this.expectJson<Session>(
+      await this.call(null, 'POST', '/auth/signup', {
+        email: `${randomUUID()}@example.test`,
+        password: 'correct horse battery',
+        name,
+      }),
+      201,
+    );
+  }
+
+  /** A workspace owned by `owner` with one project; returns both ids. */
+  async project(owner: Session): Promise<{ workspaceId: string; projectId: string }> {
+    const { workspace } = await this.expectJson<{ workspace: { id: string } }>(
+      await this.call(owner.accessToken, 'POST', '/workspaces', { name: 'Studio' }),
+      201,
+    );
+    const { project } = await this.expectJson<{ project: { id: string } }>(
+      await this.call(owner.accessToken, 'POST', '/projects', {
+        workspaceId: workspace.id,
+        title: 'Launch video',
+        topic: 'CRDTs',
+      }),
+      201,
+    );
+    return { workspaceId: workspace.id, projectId: project.id };
+  }
+
+  async addMember(owner: Session, workspaceId: string, member: Session, role: Role) {
+    await this.expectJson(
+      await this.call(owner.accessToken, 'POST', `/workspaces/${workspaceId}/members`, {
+        email: member.user.email,
+        role,
+      }),
+      201,
+    );
+  }
+
+  async setRole(owner: Session, workspaceId: string, member: Session, role: Role) {
+    await this.expectJson(
+      await this.call(
+        owner.accessToken,
+        'PATCH',
+        `/workspaces/${workspaceId}/members/${member.user.id}`,
+        { role },
+      ),
+      200,
+    );
+  }
+
+  async removeMember(owner: Session, workspaceId: string, member: Session) {
+    const response = await this.call(
+      owner.accessToken,
+      'DELETE',
+      `/workspaces/${workspaceId}/members/${member.user.id}`,
+    );
+    if (response.status !== 204) {
+      throw new Error(`remove member: ${response.status} ${await response.text()}`);
+    }
+  }
+}
+
+export interface YjsClient {
+  doc: Y.Doc;
+  provider: WebsocketProvider;
+  /** Close codes the provider saw, oldest first. */
+  closeCodes: number[];
+  text(): string;
+  destroy(): void;
+}
+
+/** A stock y-websocket client, as a browser would open it, on Node's `ws`. */
+export function connectYjs(
+  baseWsUrl: string,
+  docName: string,
+  token: string | null,
+  doc: Y.Doc = new Y.Doc(),
+): YjsClient {
+  const provider = new WebsocketProvider(`${baseWsUrl}/yjs`, docName, doc, {
+    params: token === null ? {} : { token },
+    WebSocketPolyfill: WebSocket as unknown as typeof globalThis.WebSocket,
+    // Clients in one test process would otherwise sync through a BroadcastChannel, behind the
+    // servers' backs.
+    disableBc: true,
+    maxBackoffTime: 250,
+  });
+  const closeCodes: number[] = [];
+  provider.on('connection-close', (event) => {
+    if (event) closeCodes.push(event.code);
+  });
+  return {
+    doc,
+    provider,
+    closeCodes,
+    text: () => doc.getText('script').toString(),
+    destroy() {
+      provider.destroy();
+      doc.destroy();
+    },
+  };
+}
+
+export type TestSocket = ClientSocket<ServerToClientEvents, ClientToServerEvents>;
+
+/** A stock socket.io client on the websocket transport. */
+export function connectSocket(
+  baseUrl: string,
+  token: string,
+  options: Parameters<typeof ioClient>[1] = {},
+): TestSocket {
+  return ioClient(baseUrl, {
+    auth: { token },
+    transports: ['websocket'],
+    forceNew: true,
+    ...options,
+  });
+}
+
+/** The state vector of a doc as sorted pairs, for equality checks. */
+export function stateVector(doc: Y.Doc): Array<[number, number]> {
+  return [...Y.decodeStateVector(Y.encodeStateVector(doc)).entries()].sort((a, b) => a[0] - b[0]);
+}
+
+/** A document rebuilt from the database alone. */
+export async function docFromStore(store: YjsDocumentStore, docName: string): Promise<Y.Doc> {
+  const stored = await store.load(docName);
+  const doc = new Y.Doc();
+  if (stored.snapshot) Y.applyUpdate(doc, stored.snapshot);
+  for (const row of stored.updates) Y.applyUpdate(doc, row.update);
+  return doc;
+}
+
+/**
+ * A TCP load balancer in front of several nodes: each new connection goes to the first target
+ * that accepts it. When a node dies its connections drop, the clients reconnect and land on the
+ * next node, as behind a real balancer with health checks.
+ */
+export class FailoverProxy {
+  readonly #server: Server;
+  readonly #sockets = new Set<Socket>();
+  port = 0;
+
+  constructor(private readonly targets: number[]) {
+    this.#server = createServer((client) => this.#route(client, 0));
+  }
+
+  get wsUrl(): string {
+    return `ws://127.0.0.1:${this.port}`;
+  }
+
+  async listen(): Promise<this> {
+    await new Promise<void>((resolve) => this.#server.listen(0, '127.0.0.1', resolve));
+    const address = this.#server.address();
+    this.port = typeof address === 'object' && address ? address.port : 0;
+    return this;
+  }
+
+  #route(client: Socket, index: number): void {
+    const port = this.targets[index];
+    if (port === undefined) {
+      client.destroy();
+      return;
+    }
+    client.pause();
+    const upstream = tcpConnect(port, '127.0.0.1');
+    upstream.once('error', () => {
+      if (upstream.readyState !== 'open' && !client.destroyed) this.#route(client, index + 1);
+      else client.destroy();
+    });
+    upstream.once('connect', () => {
+      this.#sockets.add(client).add(upstream);
+      client.pipe(upstream).pipe(client);
+      client.resume();
+      const drop = () => {
+        client.destroy();
+        upstream.destroy();
+        this.#sockets.delete(client);
+        this.#sockets.delete(upstream);
+      };
+      client.on('close', drop).on('error', drop);
+      upstream.on('close', drop).on('error', drop);
+    });
+  }
+
+  async close(): Promise<void> {
+    for (const socket of this.#sockets) socket.destroy();
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  }
+}
