@@ -1,0 +1,13 @@
+export type { AssetRow, AssetServiceOptions } from './asset-service.ts';
+export { AssetService, toAssetWire } from './asset-service.ts';
+export type { DbAssetResolverOptions } from './db-asset-resolver.ts';
+export { DbAssetResolver } from './db-asset-resolver.ts';
+export type { RenderCharges } from './render-charges.ts';
+export type { DbRenderJobStoreOptions } from './render-job-store.ts';
+export { DbRenderJobStore } from './render-job-store.ts';
+export type { RenderRuntime, RenderRuntimeOptions } from './render-runtime.ts';
+export { startRenderRuntime } from './render-runtime.ts';
+export type { RenderJobRow, RenderServiceOptions, SubmitRenderInput } from './render-service.ts';
+export { RenderService, toRenderWire } from './render-service.ts';
+export type { RenderWorkerProcess, RenderWorkerProcessOptions } from './render-worker-process.ts';
+export { startRenderWorkerProcess } from './render-worker-process.ts';

@@ -1,0 +1,133 @@
+import type { Logger } from 'pino';
+import {
+  FfmpegRenderer,
+  type JobQueue,
+  type JobQueueOptions,
+  MemoryJobQueue,
+  RedisJobQueue,
+  type RenderJobData,
+  RenderWorkerPool,
+  type RoomEventPublisher,
+  renderQueuePrefix,
+  resolveFfmpegBinaries,
+} from '../../render-farm/index.ts';
+import type { Database } from '../db/index.ts';
+import { LocalFileStorage } from '../storage/index.ts';
+import { AssetService } from './asset-service.ts';
+import { DbAssetResolver } from './db-asset-resolver.ts';
+import type { RenderCharges } from './render-charges.ts';
+import { RenderService } from './render-service.ts';
+
+export interface RenderRuntimeOptions {
+  database: Database;
+  logger: Logger;
+  /** STORAGE_DIR. */
+  storageDir: string;
+  /** Absent: the in-process queue (embedded mode). */
+  redisUrl?: string | undefined;
+  /** REDIS_KEY_PREFIX; the queue lives under `<prefix>:renders`. Default `reelroom`. */
+  redisKeyPrefix?: string | undefined;
+  ffmpegPath?: string | undefined;
+  ffprobePath?: string | undefined;
+  /**
+   * Run render workers in this process. Default: only in embedded mode (no Redis); with Redis,
+   * `npm run start:worker` processes render.
+   */
+  workers?: boolean | undefined;
+  /** RENDER_CONCURRENCY of the in-process workers. Default 1. */
+  concurrency?: number | undefined;
+  /** Room events of renders (`services.realtime.emitter`). */
+  publisher?: RoomEventPublisher | undefined;
+  /** Billing of renders; absent: renders are free. */
+  charges?: RenderCharges | undefined;
+  /** Queue tuning (tests). */
+  queueOptions?: JobQueueOptions | undefined;
+}
+
+export interface RenderRuntime {
+  renders: RenderService;
+  assets: AssetService;
+  storage: LocalFileStorage;
+  queue: JobQueue<RenderJobData>;
+  /** The in-process workers, when this node runs them. */
+  pool: RenderWorkerPool | undefined;
+  /** Stops the workers (running renders get `graceMs`, then go back to the queue), the queue. */
+  close(graceMs: number): Promise<void>;
+}
+
+/**
+ * The render farm as an API node sees it: storage, the queue (Redis Streams, or in-process in
+ * embedded mode), the services the routes call and, in embedded mode, the workers.
+ */
+export async function startRenderRuntime(options: RenderRuntimeOptions): Promise<RenderRuntime> {
+  const { database, logger } = options;
+  const log = logger.child({ part: 'renders' });
+  const storage = new LocalFileStorage({ root: options.storageDir });
+  const binaries = resolveFfmpegBinaries({
+    ...(options.ffmpegPath ? { ffmpegPath: options.ffmpegPath } : {}),
+    ...(options.ffprobePath ? { ffprobePath: options.ffprobePath } : {}),
+  });
+  const queue: JobQueue<RenderJobData> = options.redisUrl
+    ? new RedisJobQueue<RenderJobData>({
+        url: options.redisUrl,
+        prefix: renderQueuePrefix(options.redisKeyPrefix),
+        // Only a node that runs workers takes jobs, and its pool takes again right away.
+        prefetch: options.workers ?? false,
+        ...options.queueOptions,
+      })
+    : new MemoryJobQueue<RenderJobData>(options.queueOptions);
+  const onError = (error: unknown, context: Record<string, unknown>) =>
+    log.error({ err: error, ...context }, 'render bookkeeping failed');
+  const assets = new AssetService({ db: database.db, storage, ffprobePath: binaries.ffprobePath });
+  const renders = new RenderService({
+    db: database.db,
+    queue,
+    publisher: options.publisher,
+    charges: options.charges,
+    findAssets: (projectId, ids) => assets.find(projectId, ids),
+    onError,
+  });
+
+  const runWorkers = options.workers ?? !options.redisUrl;
+  let pool: RenderWorkerPool | undefined;
+  if (runWorkers) {
+    if (!options.redisUrl) {
+      // The in-process queue starts empty: what was queued or running before a restart goes back.
+      const requeued = await renders.requeueUnfinished();
+      if (requeued > 0) log.info({ requeued }, 'unfinished renders queued again');
+    }
+    const renderer = new FfmpegRenderer(binaries);
+    pool = new RenderWorkerPool({
+      queue,
+      store: renders.store,
+      renderer,
+      assets: new DbAssetResolver({ db: database.db, storageDir: storage.root }),
+      storageDir: storage.root,
+      concurrency: options.concurrency ?? 1,
+      logger: log,
+      ...(options.publisher ? { publisher: options.publisher } : {}),
+    });
+    pool.on('settled', (event) => log.info(event, 'render settled'));
+    pool.start();
+    log.info({ consumer: pool.consumer, ffmpeg: renderer.ffmpegPath }, 'render workers started');
+  }
+
+  let closing: Promise<void> | undefined;
+  return {
+    renders,
+    assets,
+    storage,
+    queue,
+    pool,
+    close(graceMs) {
+      closing ??= (async () => {
+        try {
+          await pool?.close({ graceMs });
+        } finally {
+          await queue.close();
+        }
+      })();
+      return closing;
+    },
+  };
+}

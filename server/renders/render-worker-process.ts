@@ -1,0 +1,119 @@
+import type { Logger } from 'pino';
+import { RedisRoomEmitter } from '../../realtime/redis-room-emitter.ts';
+import {
+  FfmpegRenderer,
+  type JobQueueOptions,
+  RedisJobQueue,
+  type RenderJobData,
+  RenderWorkerPool,
+  renderQueuePrefix,
+} from '../../render-farm/index.ts';
+import { openDatabase } from '../db/index.ts';
+import { DbAssetResolver } from './db-asset-resolver.ts';
+import type { RenderCharges } from './render-charges.ts';
+import { DbRenderJobStore } from './render-job-store.ts';
+
+export interface RenderWorkerProcessOptions {
+  databaseUrl: string;
+  redisUrl: string;
+  storageDir: string;
+  ffmpegPath?: string | undefined;
+  ffprobePath?: string | undefined;
+  /** RENDER_CONCURRENCY. */
+  concurrency: number;
+  logger: Logger;
+  /**
+   * REDIS_KEY_PREFIX, shared with the API nodes: the queue is `<prefix>:renders`, room events go
+   * to the hub's stream under the same prefix. Default `reelroom`; tests use their own.
+   */
+  redisKeyPrefix?: string | undefined;
+  /** Refunds renders this worker ends as failed or cancelled. Default: none. */
+  charges?: RenderCharges | undefined;
+  queueOptions?: JobQueueOptions;
+  /** Heart-beat interval of held jobs. Default: the pool's. */
+  heartbeatIntervalMs?: number;
+  /** Wall-clock limit of one render. Default: the renderer's. */
+  renderTimeoutMs?: number;
+}
+
+export interface RenderWorkerProcess {
+  pool: RenderWorkerPool;
+  /** Graceful stop: no new job, running ones finish for `graceMs`, the rest go back. */
+  close(graceMs?: number): Promise<void>;
+}
+
+/**
+ * Composes a standalone render worker: Postgres job store and asset table, the Redis Streams
+ * queue, the Redis room emitter for progress, FFmpeg, and the pool. Used by
+ * `server/worker-main.ts` and by the multi-process tests.
+ */
+export async function startRenderWorkerProcess(
+  options: RenderWorkerProcessOptions,
+): Promise<RenderWorkerProcess> {
+  const database = await openDatabase({
+    url: options.databaseUrl,
+    maxConnections: Math.max(2, options.concurrency + 1),
+  });
+  const queue = new RedisJobQueue<RenderJobData>({
+    url: options.redisUrl,
+    prefix: renderQueuePrefix(options.redisKeyPrefix),
+    // The pool takes again as soon as a job completes: fetch the next one with the completion.
+    prefetch: true,
+    ...options.queueOptions,
+  });
+  const publisher = new RedisRoomEmitter({
+    redis: { url: options.redisUrl },
+    ...(options.redisKeyPrefix ? { keyPrefix: options.redisKeyPrefix } : {}),
+  });
+  const renderer = new FfmpegRenderer({
+    ...(options.ffmpegPath ? { ffmpegPath: options.ffmpegPath } : {}),
+    ...(options.ffprobePath ? { ffprobePath: options.ffprobePath } : {}),
+    ...(options.renderTimeoutMs ? { timeoutMs: options.renderTimeoutMs } : {}),
+  });
+  const pool = new RenderWorkerPool({
+    queue,
+    store: new DbRenderJobStore({
+      db: database.db,
+      charges: options.charges,
+      onError: (error, context) =>
+        options.logger.error({ err: error, ...context }, 'render bookkeeping failed'),
+    }),
+    assets: new DbAssetResolver({ db: database.db, storageDir: options.storageDir }),
+    renderer,
+    publisher,
+    storageDir: options.storageDir,
+    concurrency: options.concurrency,
+    logger: options.logger,
+    ...(options.heartbeatIntervalMs ? { heartbeatIntervalMs: options.heartbeatIntervalMs } : {}),
+  });
+  pool.on('settled', (event) => options.logger.info(event, 'render settled'));
+  pool.start();
+  options.logger.info(
+    { consumer: pool.consumer, concurrency: options.concurrency, ffmpeg: renderer.ffmpegPath },
+    'render worker started',
+  );
+
+  let closing: Promise<void> | undefined;
+  return {
+    pool,
+    close(graceMs) {
+      closing ??= (async () => {
+        // Each step runs even when an earlier one fails; the first failure is rethrown.
+        const failures: unknown[] = [];
+        const step = async (run: () => Promise<unknown>) => {
+          try {
+            await run();
+          } catch (error) {
+            failures.push(error);
+          }
+        };
+        await step(() => pool.close(graceMs === undefined ? {} : { graceMs }));
+        await step(() => queue.close());
+        await step(() => publisher.close());
+        await step(() => database.close());
+        if (failures.length > 0) throw failures[0];
+      })();
+      return closing;
+    },
+  };
+}
