@@ -1,0 +1,39 @@
+export { AnthropicProvider, type AnthropicProviderOptions } from './anthropic-provider.ts';
+export { coachChatHooks } from './chat-send-hook.ts';
+export {
+  buildSystemPrompt,
+  type CoachContext,
+  HISTORY_LIMIT,
+  summarizePlan,
+  toPromptMessages,
+} from './coach-context.ts';
+export {
+  type CoachProvider,
+  type CompletionRequest,
+  type CompletionResult,
+  ProviderError,
+  type ProviderName,
+  streamWithFallback,
+  type TokenUsage,
+} from './coach-provider.ts';
+export { type ChatSend, CoachService, type CoachServiceOptions } from './coach-service.ts';
+export { COACH_DEFAULTS, createCoachProvider, resolveCoachConfig } from './coach-settings.ts';
+export { type DetectedDecision, detectDecisions, type Speaker } from './decision-detector.ts';
+export { OFFLINE_NOTICE, OfflineProvider, offlineReply } from './offline-provider.ts';
+export { OpenAIProvider, type OpenAIProviderOptions } from './openai-provider.ts';
+export {
+  appendDecision,
+  readDecisions,
+  readPlan,
+  setTaskDone,
+  writePlanTemplate,
+} from './plan-document.ts';
+export { PlanTemplates } from './plan-templates.ts';
+export { type ModelPrice, PriceTable } from './price-table.ts';
+export { ProjectQueue } from './project-queue.ts';
+export {
+  localReplyLock,
+  RedisReplyLock,
+  type RedisReplyLockOptions,
+  type ReplyLock,
+} from './reply-lock.ts';
