@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { resolveFfmpegBinaries } from '../render-farm/ffmpeg-binaries.ts';
+import { type BillingSettings, readBillingSettings } from './billing/billing-settings.ts';
 
 const optionalUrl = z.url().optional();
 const optionalString = z.string().min(1).optional();
@@ -32,6 +34,14 @@ const environmentSchema = z.object({
     .string()
     .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
     .optional(),
+  /**
+   * Prefix of every Redis key, stream and channel this deployment uses, so several deployments
+   * (or test runs) can share one Redis. Default `reelroom`.
+   */
+  REDIS_KEY_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1-64 letters, digits or _.:-')
+    .default('reelroom'),
   STORAGE_DIR: optionalPath,
   JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -43,9 +53,28 @@ const environmentSchema = z.object({
   ANTHROPIC_API_KEY: optionalString,
   ANTHROPIC_BASE_URL: optionalUrl,
   COACH_PROVIDER: z.enum(['openai', 'anthropic', 'offline']).optional(),
+  /** The coach's model; default by provider (gpt-4o, claude-sonnet-4-20250514). */
+  COACH_MODEL: optionalString,
+  /** The cheaper model a reply falls back to on a rate limit (gpt-4o-mini, claude-3-5-haiku-20241022). */
+  COACH_FALLBACK_MODEL: optionalString,
+  COACH_MAX_OUTPUT_TOKENS: z.coerce.number().int().min(16).max(32_000).default(1024),
+  /** Per provider request, handed to the SDK's `timeout`. */
+  COACH_TIMEOUT_SECONDS: z.coerce.number().min(1).max(600).default(60),
+  /** The SDK's own retries (connection errors, 429, 5xx) before the fallback model is asked. */
+  COACH_MAX_RETRIES: z.coerce.number().int().min(0).max(10).default(2),
+  COACH_DAILY_MESSAGE_LIMIT: z.coerce.number().int().min(1).max(100_000).default(50),
+  /** Service-wide AI spend per UTC day that logs an alert. */
+  COACH_SPEND_WARNING_USD: z.coerce.number().min(0).default(50),
+  /** Service-wide AI spend per UTC day above which new coach replies are refused. */
+  COACH_SPEND_CAP_USD: z.coerce.number().min(0).default(150),
   STRIPE_SECRET_KEY: optionalString,
   STRIPE_WEBHOOK_SECRET: optionalString,
   STRIPE_API_BASE: optionalUrl,
+  /**
+   * A JSON file overriding billing numbers (prices, packages, plans, grants), e.g.
+   * `{"prices": {"render": {"credits": 50}}}`. Absent: the SPEC's defaults.
+   */
+  BILLING_CONFIG: optionalPath,
   GOOGLE_CLIENT_ID: optionalString,
   GOOGLE_CLIENT_SECRET: optionalString,
   GOOGLE_API_BASE: optionalUrl,
@@ -68,6 +97,8 @@ export interface Config {
   databaseUrl: string | undefined;
   /** Absent: in-process queue and adapters. */
   redisUrl: string | undefined;
+  /** Prefix of every Redis name (REDIS_KEY_PREFIX). */
+  redisKeyPrefix: string;
   jwtSecret: string;
   logLevel: string;
   trustProxy: boolean;
@@ -75,11 +106,15 @@ export interface Config {
   openai: { apiKey: string | undefined; baseUrl: string | undefined };
   anthropic: { apiKey: string | undefined; baseUrl: string | undefined };
   coachProvider: 'openai' | 'anthropic' | 'offline' | undefined;
+  /** The coach: provider, models, SDK options and limits. */
+  coach: CoachConfig;
   stripe: {
     secretKey: string | undefined;
     webhookSecret: string | undefined;
     apiBase: string | undefined;
   };
+  /** Prices, packages, plans and grants (BILLING_CONFIG over the defaults). */
+  billing: BillingSettings;
   google: {
     clientId: string | undefined;
     clientSecret: string | undefined;
@@ -89,6 +124,22 @@ export interface Config {
   ffprobePath: string | undefined;
   renderConcurrency: number;
   shutdownGraceMs: number;
+}
+
+/** The coach's settings (COACH_* and the provider keys); see `server/coach/coach-settings.ts`. */
+export interface CoachConfig {
+  /** Absent: the first provider with a key (OpenAI, then Anthropic), else offline. */
+  provider: 'openai' | 'anthropic' | 'offline' | undefined;
+  openai: { apiKey: string | undefined; baseUrl: string | undefined };
+  anthropic: { apiKey: string | undefined; baseUrl: string | undefined };
+  model: string | undefined;
+  fallbackModel: string | undefined;
+  maxOutputTokens: number;
+  timeoutMs: number;
+  maxRetries: number;
+  dailyMessageLimit: number;
+  spendWarningUsd: number;
+  spendCapUsd: number;
 }
 
 /** Thrown for an invalid environment; its message is the one line start-up prints. */
@@ -126,6 +177,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     storageDir: path.resolve(e.STORAGE_DIR ?? path.join(dataDir, 'storage')),
     databaseUrl: e.DATABASE_URL,
     redisUrl: e.REDIS_URL,
+    redisKeyPrefix: e.REDIS_KEY_PREFIX,
     jwtSecret: e.JWT_SECRET ?? embeddedJwtSecret(dataDir),
     logLevel: e.LOG_LEVEL,
     trustProxy: e.TRUST_PROXY,
@@ -133,21 +185,49 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     openai: { apiKey: e.OPENAI_API_KEY, baseUrl: e.OPENAI_BASE_URL },
     anthropic: { apiKey: e.ANTHROPIC_API_KEY, baseUrl: e.ANTHROPIC_BASE_URL },
     coachProvider: e.COACH_PROVIDER,
+    coach: {
+      provider: e.COACH_PROVIDER,
+      openai: { apiKey: e.OPENAI_API_KEY, baseUrl: e.OPENAI_BASE_URL },
+      anthropic: { apiKey: e.ANTHROPIC_API_KEY, baseUrl: e.ANTHROPIC_BASE_URL },
+      model: e.COACH_MODEL,
+      fallbackModel: e.COACH_FALLBACK_MODEL,
+      maxOutputTokens: e.COACH_MAX_OUTPUT_TOKENS,
+      timeoutMs: e.COACH_TIMEOUT_SECONDS * 1000,
+      maxRetries: e.COACH_MAX_RETRIES,
+      dailyMessageLimit: e.COACH_DAILY_MESSAGE_LIMIT,
+      spendWarningUsd: e.COACH_SPEND_WARNING_USD,
+      spendCapUsd: e.COACH_SPEND_CAP_USD,
+    },
     stripe: {
       secretKey: e.STRIPE_SECRET_KEY,
       webhookSecret: e.STRIPE_WEBHOOK_SECRET,
       apiBase: e.STRIPE_API_BASE,
     },
+    billing: billingSettingsOf(e.BILLING_CONFIG),
     google: {
       clientId: e.GOOGLE_CLIENT_ID,
       clientSecret: e.GOOGLE_CLIENT_SECRET,
       apiBase: e.GOOGLE_API_BASE,
     },
-    ffmpegPath: e.FFMPEG_PATH,
-    ffprobePath: e.FFPROBE_PATH,
+    // FFMPEG_PATH, else the PATH, else the npm-shipped build: resolved here, where the
+    // environment is read.
+    ...resolveFfmpegBinaries({
+      ...(e.FFMPEG_PATH ? { ffmpegPath: e.FFMPEG_PATH } : {}),
+      ...(e.FFPROBE_PATH ? { ffprobePath: e.FFPROBE_PATH } : {}),
+      searchPath: env.PATH ?? '',
+    }),
     renderConcurrency: e.RENDER_CONCURRENCY,
     shutdownGraceMs: e.SHUTDOWN_GRACE_SECONDS * 1000,
   };
+}
+
+/** The billing numbers; a bad BILLING_CONFIG stops start-up with one line naming it. */
+function billingSettingsOf(file: string | undefined): BillingSettings {
+  try {
+    return readBillingSettings(file);
+  } catch (error) {
+    throw new ConfigError(`Invalid configuration: BILLING_CONFIG: ${(error as Error).message}`);
+  }
 }
 
 /**

@@ -1,8 +1,14 @@
 import type { Logger } from 'pino';
+import type { Realtime } from '../realtime/index.ts';
 import type { AccessTokens } from './auth/access-tokens.ts';
 import type { AccountService } from './auth/account-service.ts';
+import type { Billing } from './billing/index.ts';
+import type { CoachService } from './coach/index.ts';
 import type { Database } from './db/index.ts';
 import type { ProjectService } from './projects/project-service.ts';
+import type { AssetService } from './renders/asset-service.ts';
+import type { RenderService } from './renders/render-service.ts';
+import type { FileStorage } from './storage/index.ts';
 import type { WorkspaceService } from './workspaces/workspace-service.ts';
 
 /** A dependency `/ready` checks; each throws when its part is not reachable. */
@@ -19,6 +25,21 @@ export interface Services {
   accounts: AccountService;
   workspaces: WorkspaceService;
   projects: ProjectService;
+  /** Credit wallets (charges, refunds, grants), Stripe checkout and the webhook inbox. */
+  billing: Billing;
+  /**
+   * Socket.IO hub and Yjs sync on this node: `emitter` publishes room events, `editDocument` /
+   * `getDocumentText` read and write the project documents, `setHooks` registers `onChatSend`.
+   */
+  realtime: Realtime;
+  /** The AI coach: project chat streamed to the room, plan, decisions, limits and usage. */
+  coach: CoachService;
+  /** Render jobs: submit (charge, queue), list, cancel; the status lives in the database. */
+  renders: RenderService;
+  /** Uploaded images and audio of projects (type probed from the content). */
+  assets: AssetService;
+  /** Where assets and render outputs are stored (STORAGE_DIR). */
+  storage: FileStorage;
   readiness: ReadinessCheck[];
   /** Origins browsers may call the API from (CORS); absent: same origin only. */
   corsOrigins?: string[] | undefined;

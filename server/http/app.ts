@@ -1,13 +1,19 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
+import { except } from 'hono/combine';
 import { cors } from 'hono/cors';
 import type { Services } from '../services.ts';
 import type { AppEnv } from './app-env.ts';
 import { handleError, handleNotFound } from './error-handler.ts';
 import { limitBody, requestContext, requireJsonBody } from './middleware.ts';
+import { assetRoutes, isAssetUpload } from './routes/assets.ts';
 import { authRoutes } from './routes/auth.ts';
+import { billingRoutes } from './routes/billing.ts';
+import { coachRoutes } from './routes/coach.ts';
 import { docsRoutes } from './routes/docs.ts';
 import { healthRoutes } from './routes/health.ts';
 import { projectRoutes } from './routes/projects.ts';
+import { renderRoutes } from './routes/renders.ts';
+import { scriptRoutes } from './routes/script.ts';
 import { workspaceRoutes } from './routes/workspaces.ts';
 import { validationHook } from './validation.ts';
 
@@ -19,7 +25,12 @@ function createApi() {
     .route('/', healthRoutes)
     .route('/', authRoutes)
     .route('/', workspaceRoutes)
-    .route('/', projectRoutes);
+    .route('/', projectRoutes)
+    .route('/', billingRoutes)
+    .route('/', coachRoutes)
+    .route('/', renderRoutes)
+    .route('/', assetRoutes)
+    .route('/', scriptRoutes);
 }
 
 export type ApiType = ReturnType<typeof createApi>;
@@ -54,7 +65,11 @@ export function createApp(services: Services) {
   if (services.corsOrigins?.length) {
     app.use(`${API_PREFIX}/*`, cors({ origin: services.corsOrigins, maxAge: 600 }));
   }
-  app.use(`${API_PREFIX}/*`, limitBody(), requireJsonBody);
+  // Asset uploads carry files, not JSON; their route sets its own size limit.
+  app.use(
+    `${API_PREFIX}/*`,
+    except((c) => isAssetUpload(c.req.method, c.req.path), limitBody(), requireJsonBody),
+  );
   app.route(API_PREFIX, api);
   app.route('/', healthRoutes);
   app.get('/openapi.json', (c) => c.redirect(`${API_PREFIX}/openapi.json`, 308));

@@ -226,7 +226,13 @@ describe('property: random requests to every route', () => {
             ...(['GET', 'HEAD'].includes(operation.method) ? {} : { body: rawBody }),
           });
           const text = await response.text();
-          expect(response.status, `${operation.method} ${path} -> ${text}`).toBeLessThan(500);
+          // A 503 `service_unavailable` is the deliberate answer of an integration this node
+          // was not configured for (Stripe without its keys); any other 5xx is a defect.
+          const deliberate =
+            response.status === 503 && JSON.parse(text).error?.code === 'service_unavailable';
+          if (!deliberate) {
+            expect(response.status, `${operation.method} ${path} -> ${text}`).toBeLessThan(500);
+          }
           if (response.status >= 400) {
             expect(JSON.parse(text).error.code).toEqual(expect.any(String));
             expect(await storedState(), `${operation.method} ${path} changed data`).toBe(before);
