@@ -122,7 +122,8 @@ async function webhookBench(): Promise<void> {
       STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET,
       LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info',
     },
-    { url: `http://127.0.0.1:${port}` },
+    // Logs go to a file, as in production: read back here they would load this process.
+    { url: `http://127.0.0.1:${port}`, stdoutFile: path.join(dataDir, 'api.log') },
   );
   try {
     const signup = await fetch(`${node.url}/api/v1/auth/signup`, {

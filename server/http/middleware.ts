@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { HttpBindings } from '@hono/node-server';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import type { Context, MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
@@ -23,7 +24,12 @@ export function requestContext(services: Services): MiddlewareHandler<AppEnv> {
     c.set('services', services);
     c.set('requestId', requestId);
     c.set('logger', logger);
-    c.header('X-Request-Id', requestId);
+    // On the Node server the header goes straight onto the response being written: Hono's
+    // c.header() would make a Fetch Headers object for every response, which costs more than
+    // the rest of a trivial request together.
+    const outgoing = (c.env as Partial<HttpBindings> | undefined)?.outgoing;
+    if (outgoing) outgoing.setHeader('X-Request-Id', requestId);
+    else c.header('X-Request-Id', requestId);
     const started = performance.now();
     await next();
     logger.info(

@@ -32,7 +32,16 @@ describe('embedded mode (npm start with no configuration)', () => {
     const env = { DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1' };
 
     const first = await spawnEntry('server/main.ts', env);
-    expect((await fetch(`${first.url}/health`)).status).toBe(200);
+    const health = await fetch(`${first.url}/health`);
+    expect(health.status).toBe(200);
+    const healthRequestId = health.headers.get('x-request-id');
+    expect(healthRequestId).toMatch(/^[0-9a-f-]{36}$/);
+    // A caller's own request id is kept, so its logs and ours can be joined.
+    const traced = await fetch(`${first.url}/api/v1/me`, {
+      headers: { 'x-request-id': 'trace-42' },
+    });
+    expect(traced.status).toBe(401);
+    expect(traced.headers.get('x-request-id')).toBe('trace-42');
     const ready = await fetch(`${first.url}/ready`);
     expect(ready.status).toBe(200);
     expect(await ready.json()).toMatchObject({
@@ -45,13 +54,15 @@ describe('embedded mode (npm start with no configuration)', () => {
     const logLines = first.output.filter((line) => line.startsWith('{'));
     expect(logLines.length).toBeGreaterThan(0);
     for (const line of logLines) expect(() => JSON.parse(line)).not.toThrow();
-    const requestLine = logLines
+    const requestLines = logLines
       .map((line) => JSON.parse(line))
-      .find((entry) => entry.msg === 'request');
-    expect(requestLine).toMatchObject({
-      requestId: expect.any(String),
-      status: expect.any(Number),
-    });
+      .filter((entry) => entry.msg === 'request');
+    expect(requestLines).toContainEqual(
+      expect.objectContaining({ requestId: healthRequestId, path: '/health', status: 200 }),
+    );
+    expect(requestLines).toContainEqual(
+      expect.objectContaining({ requestId: 'trace-42', path: '/api/v1/me', status: 401 }),
+    );
 
     const second = await spawnEntry('server/main.ts', env);
     try {

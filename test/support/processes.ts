@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { closeSync, openSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -26,14 +27,23 @@ export async function spawnEntry(
     timeoutMs?: number;
     /** Known URL (fixed PORT): wait for its /health instead of a log line, for quiet log levels. */
     url?: string;
+    /**
+     * Write the process's stdout to this file instead of reading it here (needs `url`): for
+     * benchmarks, where parsing every access-log line would load the load generator.
+     */
+    stdoutFile?: string;
   } = {},
 ): Promise<NodeProcess> {
   const timeoutMs = options.timeoutMs ?? 30_000;
+  if (options.stdoutFile && !options.url) throw new Error('stdoutFile needs a known url');
+  const stdoutFd = options.stdoutFile ? openSync(options.stdoutFile, 'a') : undefined;
   const child = spawn(process.execPath, ['--import', 'tsx', entry, ...(options.args ?? [])], {
     cwd: REPO_ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['ignore', stdoutFd ?? 'pipe', 'pipe'],
   });
+  // The child holds its own copy of the descriptor.
+  if (stdoutFd !== undefined) closeSync(stdoutFd);
   const output: string[] = [];
   const exited = once(child, 'exit').then(([code]) => code as number | null);
   const url = await new Promise<string>((resolve, reject) => {
@@ -51,7 +61,7 @@ export async function spawnEntry(
         }
       }
     };
-    child.stdout!.on('data', onLine);
+    child.stdout?.on('data', onLine);
     child.stderr!.on('data', onLine);
     if (options.url) {
       const known = options.url;
