@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { HttpBindings } from '@hono/node-server';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import type { Context, MiddlewareHandler } from 'hono';
@@ -13,13 +13,22 @@ export const MAX_JSON_BODY_BYTES = 1024 * 1024;
 const REQUEST_ID = /^[\w.:-]{1,100}$/;
 
 /**
+ * Our request ids are `<process id>-<counter>`: unique across nodes and restarts (the prefix
+ * is 48 random bits per process), sortable within a process, and a counter costs nothing
+ * where a UUID per request was a measurable share of a trivial request.
+ */
+const processRequestPrefix = randomBytes(6).toString('base64url');
+let requestCounter = 0;
+const nextRequestId = () => `${processRequestPrefix}-${(++requestCounter).toString(36)}`;
+
+/**
  * Puts the services, a request id (the caller's `X-Request-Id` when sane) and a logger that
  * carries it on the context, and logs one line per finished request.
  */
 export function requestContext(services: Services): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const incoming = c.req.header('x-request-id');
-    const requestId = incoming && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    const requestId = incoming && REQUEST_ID.test(incoming) ? incoming : nextRequestId();
     const logger = services.logger.child({ requestId });
     c.set('services', services);
     c.set('requestId', requestId);

@@ -35,7 +35,7 @@ describe('embedded mode (npm start with no configuration)', () => {
     const health = await fetch(`${first.url}/health`);
     expect(health.status).toBe(200);
     const healthRequestId = health.headers.get('x-request-id');
-    expect(healthRequestId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(healthRequestId).toMatch(/^[\w-]{8}-[0-9a-z]+$/);
     // A caller's own request id is kept, so its logs and ours can be joined.
     const traced = await fetch(`${first.url}/api/v1/me`, {
       headers: { 'x-request-id': 'trace-42' },
