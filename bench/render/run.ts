@@ -22,6 +22,7 @@ import { buildRenderPlan, FONT_FILE_NAME } from '../../render-farm/render-plan.t
 import { renderSpecSchema } from '../../shared/render-spec.ts';
 import { freePort, REPO_ROOT, spawnEntry } from '../../test/support/processes.ts';
 import { TEST_POSTGRES_URL, TEST_REDIS_URL } from '../../test/support/services.ts';
+import { progressBar } from '../support/progress-bar.ts';
 import { benchQueue } from './queue.ts';
 
 const { values } = parseArgs({
@@ -281,10 +282,14 @@ async function overhead(cluster: Cluster, repeat: number) {
     await renderThroughRest(cluster, spec(320, 180, 2)); // warm-up: worker connections, font copy
     const rest: number[] = [];
     const bare: number[] = [];
+    const bar = progressBar(repeat * 2, '(a) overhead');
     for (let i = 0; i < repeat; i += 1) {
       bare.push(await bareFfmpeg(cluster.dir, 30));
+      bar.tick();
       rest.push(await renderThroughRest(cluster, spec(1280, 720, 30)));
+      bar.tick();
     }
+    bar.done();
     console.log('\n(a) overhead: one 30 s 1280x720 render, median of', repeat);
     console.log(
       `  bare ffmpeg (video + thumbnail)       ${median(bare).toFixed(2)} s   [${bare.map((x) => x.toFixed(2)).join(', ')}]`,
@@ -304,9 +309,13 @@ async function throughput(cluster: Cluster, jobs: number) {
     const stop = await cluster.startWorkers(workers);
     try {
       const started = performance.now();
+      const bar = progressBar(jobs, `(b) ${workers} worker${workers > 1 ? 's' : ''}`);
       await Promise.all(
-        Array.from({ length: jobs }, () => renderThroughRest(cluster, spec(640, 360, 20))),
+        Array.from({ length: jobs }, () =>
+          renderThroughRest(cluster, spec(640, 360, 20)).finally(bar.tick),
+        ),
       );
+      bar.done();
       const seconds = (performance.now() - started) / 1000;
       console.log(
         `  ${workers} worker process${workers > 1 ? 'es' : ''}: ${seconds.toFixed(2)} s, ${((jobs / seconds) * 60).toFixed(1)} renders/min, ${((jobs * 20) / seconds).toFixed(1)} s of video per second`,
