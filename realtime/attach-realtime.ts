@@ -28,9 +28,9 @@ export interface RealtimeOptions {
   /** Token and membership checks. Required. */
   access: AccessCheck;
   /**
-   * Redis for running several nodes: Yjs updates, awareness and membership changes cross nodes
-   * on pub/sub, Socket.IO rooms through the redis-streams adapter. Default: none, everything
-   * in-process (one node).
+   * Redis for running several nodes: Yjs updates, awareness, membership changes and project
+   * deletions cross nodes on pub/sub, Socket.IO rooms through the redis-streams adapter.
+   * Default: none, everything in-process (one node).
    */
   redis?: { url: string; keyPrefix?: string };
   /** Hooks such as the coach's `onChatSend`; more can be set later with `setHooks`. */
@@ -61,6 +61,13 @@ export interface Realtime {
    * a member demoted to viewer is read-only from then on. Call it after the change committed.
    */
   notifyMembershipChanged(change: MembershipChange): Promise<void>;
+  /**
+   * Closes every connection to the project's documents and rooms on every node (the project was deleted).
+   * Yjs connections close with 4404 (final for the stock client) and the loaded documents are
+   * dropped without writing; sockets get `project:deleted` and leave the room but stay
+   * connected. Call it after the delete committed.
+   */
+  notifyProjectDeleted(projectId: string): Promise<void>;
   /** A Y.Text of a document (default the script's `script`), read from the store. */
   getDocumentText(docName: string, textName?: string): Promise<string>;
   /** A server-side edit of a document, stored and broadcast like a client's. */
@@ -126,9 +133,15 @@ export async function attachRealtime(
     bus,
     nodeId,
     logger,
-    apply: (change) => {
-      documents.applyMembershipChange(change);
-      hub.applyMembershipChange(change);
+    handlers: {
+      applyMembershipChange: (change) => {
+        documents.applyMembershipChange(change);
+        hub.applyMembershipChange(change);
+      },
+      applyProjectDeleted: (projectId) => {
+        documents.applyProjectDeleted(projectId);
+        hub.applyProjectDeleted(projectId);
+      },
     },
   });
   await membership.start();
@@ -156,6 +169,7 @@ export async function attachRealtime(
     documents,
     emitter,
     notifyMembershipChanged: (change) => membership.publish(change),
+    notifyProjectDeleted: (projectId) => membership.publishProjectDeleted(projectId),
     getDocumentText: (docName, textName) => documents.getDocumentText(docName, textName),
     editDocument: (docName, edit) => documents.editDocument(docName, edit),
     setHooks: (hooks) => hub.setHooks(hooks),

@@ -31,6 +31,11 @@ export type ConnectionState = 'admitting' | 'open' | 'closed';
 export interface DocumentConnectionCallbacks {
   /** A viewer sent an update; it was dropped. */
   onDroppedUpdate(connection: DocumentConnection): void;
+  /**
+   * An update the client sent could not be stored (so it was not applied either). The callee
+   * closes the connection, with a code that tells the client whether to come back.
+   */
+  onStoreFailed(connection: DocumentConnection, error: unknown): void;
   /** The connection closed (either side); it has already left its document. */
   onClosed(connection: DocumentConnection, code: number): void;
 }
@@ -202,10 +207,8 @@ export class DocumentConnection {
       this.#callbacks.onDroppedUpdate(this);
       return;
     }
-    this.#document!.submit(update, this).catch(() => {
-      // Not stored, so not applied either: the client reconnects and offers it again in its
-      // sync step 2.
-      this.close(CloseCodes.Unavailable, 'update could not be stored');
-    });
+    this.#document!.submit(update, this).catch((error: unknown) =>
+      this.#callbacks.onStoreFailed(this, error),
+    );
   }
 }

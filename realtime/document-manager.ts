@@ -58,6 +58,8 @@ export interface DocumentManagerEvents {
   loaded: [docName: string];
   /** A document was unloaded from this node. */
   unloaded: [docName: string];
+  /** A document's project was deleted: its connections were closed and it is being dropped. */
+  discarded: [docName: string];
   /** An update (possibly a merged batch) was committed to the store. */
   stored: [docName: string, update: Uint8Array];
   /** A read-only connection sent an update, which was dropped. */
@@ -88,6 +90,11 @@ const DEFAULTS = {
 };
 
 const MEMBERSHIP_RECHECK_LIMIT = 10;
+/**
+ * How long a failed append may wait for the access check that explains it. Bounded so that
+ * with the database down the client still hears 4503 soon and retries.
+ */
+const STORE_FAILURE_CHECK_MS = 2000;
 
 /**
  * The transport-agnostic core of the Yjs sync server (Hocuspocus's `Hocuspocus` to our
@@ -105,6 +112,8 @@ export class DocumentManager extends EventEmitter<DocumentManagerEvents> {
   readonly #options: typeof DEFAULTS;
   readonly #documents = new Map<string, SharedDocument>();
   readonly #admitting = new Set<DocumentConnection>();
+  /** Connections whose failed append is being explained (see #closeAfterStoreFailure). */
+  readonly #checkingStoreFailure = new WeakSet<DocumentConnection>();
   readonly #compactions = new Map<string, Promise<boolean>>();
   readonly #background = new Set<Promise<unknown>>();
   /** Bumped on every membership change; an admission that spans a bump re-checks access. */
@@ -166,6 +175,7 @@ export class DocumentManager extends EventEmitter<DocumentManagerEvents> {
       {
         onDroppedUpdate: (dropped) =>
           this.emit('dropped', dropped.docName, dropped.identity?.userId ?? ''),
+        onStoreFailed: (failed, error) => this.#track(this.#closeAfterStoreFailure(failed, error)),
         onClosed: (closed, code) => this.#onConnectionClosed(closed, code),
       },
       this.#options.maxPendingMessages,
@@ -250,6 +260,46 @@ export class DocumentManager extends EventEmitter<DocumentManagerEvents> {
     }
   }
 
+  /**
+   * An append fails when the store is unavailable, or when the project was deleted and this
+   * node has not heard yet (its rows' foreign key is gone). A client of a deleted project must
+   * stop (4404) rather than reconnect into a refusal, so ask which it is; anything else is
+   * 4503, after which the client reconnects and offers the update again in its sync step 2.
+   */
+  async #closeAfterStoreFailure(connection: DocumentConnection, error: unknown): Promise<void> {
+    const identity = connection.identity;
+    if (connection.state !== 'open' || !identity || this.#checkingStoreFailure.has(connection)) {
+      return;
+    }
+    this.#checkingStoreFailure.add(connection);
+    let access: ProjectAccess | null | undefined;
+    try {
+      access = await withTimeout(
+        this.#access.projectAccess(identity.userId, identity.projectId),
+        STORE_FAILURE_CHECK_MS,
+      );
+    } catch {
+      // Unknown: treat it as the outage it most likely is.
+      access = undefined;
+    } finally {
+      this.#checkingStoreFailure.delete(connection);
+    }
+    // Closed meanwhile (most likely by the deletion notice): its close already said why.
+    if (connection.state !== 'open') return;
+    const context = { err: error, docName: connection.docName, userId: identity.userId };
+    // Membership changes never make appends fail, so no access here means no project.
+    if (access === null) {
+      this.#logger.warn(context, 'yjs: an update could not be stored: its project was deleted');
+      connection.close(CloseCodes.UnknownDocument, 'project deleted');
+    } else {
+      this.#logger.error(
+        context,
+        'yjs: storing an update failed; it is neither applied nor forwarded',
+      );
+      connection.close(CloseCodes.Unavailable, 'update could not be stored');
+    }
+  }
+
   #onConnectionClosed(connection: DocumentConnection, code: number): void {
     this.emit('disconnected', connection.docName, code);
     const document = connection.document;
@@ -261,6 +311,7 @@ export class DocumentManager extends EventEmitter<DocumentManagerEvents> {
     for (;;) {
       if (this.#closing) throw new Error('document manager is closed');
       let document = this.#documents.get(name);
+      if (document?.discarded) throw new Error(`document ${name} was deleted`);
       if (document?.state === 'unloading') {
         await document.unloaded;
         continue;
@@ -377,7 +428,7 @@ export class DocumentManager extends EventEmitter<DocumentManagerEvents> {
   }
 
   #maybeCompact(document: SharedDocument): void {
-    if (document.uncompacted < this.#options.compactEvery) return;
+    if (document.discarded || document.uncompacted < this.#options.compactEvery) return;
     if (this.#compactions.has(document.name)) return;
     document.uncompacted = 0;
     this.#track(this.compact(document.name));
@@ -385,7 +436,15 @@ export class DocumentManager extends EventEmitter<DocumentManagerEvents> {
 
   #maybeScheduleUnload(document: SharedDocument): void {
     if (document.state !== 'ready' || document.holds > 0 || document.connections.size > 0) return;
-    if (document.unloadTimer || this.#closing) return;
+    if (this.#closing) return;
+    if (document.discarded) {
+      // Nobody may open it again, so a grace period would only keep a dead document in memory.
+      if (document.unloadTimer) clearTimeout(document.unloadTimer);
+      document.unloadTimer = null;
+      this.#track(this.#unload(document));
+      return;
+    }
+    if (document.unloadTimer) return;
     document.unloadTimer = setTimeout(() => {
       document.unloadTimer = null;
       this.#track(this.#unload(document));
@@ -406,7 +465,7 @@ export class DocumentManager extends EventEmitter<DocumentManagerEvents> {
       }
       document.destroy();
       this.emit('unloaded', document.name);
-      if (this.#options.compactOnUnload && document.uncompacted > 0) {
+      if (this.#options.compactOnUnload && document.uncompacted > 0 && !document.discarded) {
         this.#track(this.compact(document.name));
       }
     })();
@@ -444,6 +503,31 @@ export class DocumentManager extends EventEmitter<DocumentManagerEvents> {
         }
         this.emit('role-changed', document.name, change.userId, change.role);
       }
+    }
+  }
+
+  /**
+   * Ends everything of a deleted project on this node: its connections (admitted or still being
+   * admitted) close with 4404, which the stock client takes as final, and its loaded documents
+   * are dropped without writing anything (their rows went with the project; updates still
+   * queued are refused). Cross-node delivery is the caller's, as for membership changes.
+   */
+  applyProjectDeleted(projectId: string): void {
+    const ofProject = (docName: string) => parseYjsDocName(docName)?.projectId === projectId;
+    for (const connection of [...this.#admitting]) {
+      if (ofProject(connection.docName)) {
+        connection.close(CloseCodes.UnknownDocument, 'project deleted');
+      }
+    }
+    for (const document of [...this.#documents.values()]) {
+      if (!ofProject(document.name) || document.discarded) continue;
+      document.discarded = true;
+      this.emit('discarded', document.name);
+      for (const connection of [...document.connections]) {
+        connection.close(CloseCodes.UnknownDocument, 'project deleted');
+      }
+      // Unloads at once unless an admission or a server edit still holds it (then on release).
+      this.#maybeScheduleUnload(document);
     }
   }
 
@@ -568,7 +652,7 @@ export class DocumentManager extends EventEmitter<DocumentManagerEvents> {
           this.#logger.warn({ err: error, docName: document.name }, 'yjs: unsubscribing failed');
         }
         document.destroy();
-        if (this.#options.compactOnUnload && document.uncompacted > 0) {
+        if (this.#options.compactOnUnload && document.uncompacted > 0 && !document.discarded) {
           this.#track(this.compact(document.name));
         }
       }
@@ -577,6 +661,15 @@ export class DocumentManager extends EventEmitter<DocumentManagerEvents> {
     })();
     return this.#closing;
   }
+}
+
+/** Rejects when `promise` has not settled within `ms`. */
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 /** The bus channel of one document. */

@@ -51,6 +51,11 @@ export class SharedDocument {
   uncompacted = 0;
   /** Users of the document that are not connections (admissions, server edits). */
   holds = 0;
+  /**
+   * Set when the document's project was deleted: its rows are gone, so nothing of it may be
+   * written again (no append, no compaction) and it is unloaded as soon as nobody holds it.
+   */
+  discarded = false;
   unloadTimer: NodeJS.Timeout | null = null;
   unsubscribe: () => Promise<void> = async () => {};
 
@@ -144,7 +149,8 @@ export class SharedDocument {
   /**
    * Makes an update durable, then applies it, which broadcasts it to the other local
    * connections, and hands it to `afterStored` for the other nodes. Resolves once applied;
-   * rejects (and nothing is applied or forwarded) when the store refused it.
+   * rejects (and nothing is applied or forwarded) when the store refused it or the document
+   * was discarded.
    *
    * Updates queued while an append is in flight are merged into one append: a document being
    * typed into by many people costs one round trip per batch, not per keystroke, and order is
@@ -167,15 +173,18 @@ export class SharedDocument {
   async #flush(): Promise<void> {
     while (this.#queue.length > 0) {
       const batch = this.#queue.splice(0, this.#queue.length);
+      if (this.discarded) {
+        const error = new Error(`document ${this.name} was deleted`);
+        for (const entry of batch) entry.reject(error);
+        continue;
+      }
       const merged =
         batch.length === 1 ? batch[0]!.update : Y.mergeUpdates(batch.map((entry) => entry.update));
       try {
         await this.#store.append(this.name, merged);
       } catch (error) {
-        this.#logger.error(
-          { err: error, docName: this.name, updates: batch.length },
-          'yjs: storing an update failed; it is neither applied nor forwarded',
-        );
+        // Not logged here: whether this is an outage (an error) or an append that raced the
+        // deletion of its project (expected) is for the submitter to find out and say.
         for (const entry of batch) entry.reject(error);
         continue;
       }

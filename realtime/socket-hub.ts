@@ -489,6 +489,38 @@ export class SocketHub extends EventEmitter<SocketHubEvents> {
   }
 
   /**
+   * Ends this node's part of a deleted project's room: each local socket in it gets
+   * `project:deleted`, leaves the room and is forgotten as joined (so `chat:send` for the
+   * project is refused), but stays connected for its other projects. Cross-node delivery is
+   * the caller's.
+   */
+  applyProjectDeleted(projectId: string): void {
+    // A join still checking access re-checks and finds the project gone.
+    this.#membershipEpoch += 1;
+    const room = projectRoom(projectId);
+    const namespace = this.io.of('/');
+    // The room, plus any socket recorded as joined but not (or no longer) in it: both must go.
+    const socketIds = new Set(namespace.adapter.rooms.get(room));
+    for (const [socketId, joined] of this.#joined) {
+      if (joined.has(projectId)) socketIds.add(socketId);
+    }
+    for (const socketId of socketIds) {
+      const wasJoined = this.#joined.get(socketId)?.delete(projectId) ?? false;
+      const socket = namespace.sockets.get(socketId);
+      if (!socket) continue;
+      socket.emit('project:deleted', { projectId });
+      Promise.resolve(socket.leave(room)).catch((error: unknown) => {
+        this.#logger.warn({ err: error, projectId }, 'socket.io: leaving a deleted room failed');
+      });
+      if (wasJoined) this.emit('left', projectId, socket.data.userId);
+    }
+    // Nobody is left to tell who is present.
+    const timer = this.#presenceTimers.get(projectId);
+    if (timer) clearTimeout(timer);
+    this.#presenceTimers.delete(projectId);
+  }
+
+  /**
    * Disconnects this node's sockets and stops the adapter. Leaves the HTTP server alone (it is
    * the caller's; Socket.IO's own close() would close it). Safe to call twice.
    */

@@ -61,6 +61,11 @@ export interface ServerToClientEvents {
   'chat:error': (event: { messageId: string; error: { code: string; message: string } }) => void;
   'decision:detected': (event: { decision: DecisionWire }) => void;
   presence: (event: { projectId: string; users: PresenceUser[] }) => void;
+  /**
+   * The project was deleted: the socket has left its room (it stays connected for its other
+   * projects), and joining it again or `chat:send` to it is refused.
+   */
+  'project:deleted': (event: { projectId: string }) => void;
 }
 
 /** Events a client sends (SPEC, Socket.IO). */
