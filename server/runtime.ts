@@ -23,6 +23,7 @@ import { type Database, openDatabase } from './db/index.ts';
 import { createApp } from './http/app.ts';
 import { ProjectService } from './projects/project-service.ts';
 import { RealtimeAccess, YjsDocumentStore } from './realtime/index.ts';
+import { refuseWhileRendering, removeProjectFiles } from './renders/project-cleanup.ts';
 import { startRenderRuntime } from './renders/render-runtime.ts';
 import type { Services } from './services.ts';
 import { WorkspaceService } from './workspaces/workspace-service.ts';
@@ -190,6 +191,18 @@ export async function startNode(
       : {}),
   });
   realtime.setHooks(coachChatHooks(coach));
+
+  // Deleting a project: refused while it renders; afterwards its files go, and its open
+  // documents and rooms close on every node.
+  projects.addDeleteGuard(refuseWhileRendering);
+  projects.onDeleted(({ projectId }) => {
+    removeProjectFiles(renderRuntime.storage, projectId).catch((error: unknown) => {
+      logger.error({ err: error, projectId }, "removing a deleted project's files failed");
+    });
+    realtime.notifyProjectDeleted(projectId).catch((error: unknown) => {
+      logger.error({ err: error, projectId }, 'realtime: publishing a project deletion failed');
+    });
+  });
 
   const services: Services = {
     database,

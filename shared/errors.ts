@@ -17,6 +17,7 @@ export const ERROR_CODES = [
   'last_owner',
   'rate_limited',
   'insufficient_credits',
+  'renders_in_progress',
   'service_unavailable',
   'internal_error',
 ] as const;

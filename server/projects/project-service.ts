@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { and, eq } from 'drizzle-orm';
 import type { Project } from '../../shared/projects.ts';
 import type { Role } from '../../shared/workspaces.ts';
-import type { Db } from '../db/index.ts';
+import type { Db, Tx } from '../db/index.ts';
 import { tables } from '../db/index.ts';
 import { notFound } from '../errors.ts';
 import { newestFirst, page } from '../pagination.ts';
@@ -22,12 +22,33 @@ function toProject(row: ProjectRow): Project {
   };
 }
 
+/**
+ * Runs inside the deleting transaction, with the project row locked; throws (an ApiError) to
+ * refuse the delete. Other parts register one for work that must not lose its project.
+ */
+export type ProjectDeleteGuard = (tx: Tx, projectId: string) => Promise<void>;
+
+/** Told after a delete committed, to clean up what lives outside the database. */
+export type ProjectDeletedListener = (deleted: { projectId: string; workspaceId: string }) => void;
+
 /** Projects, always seen through the caller's membership of the project's workspace. */
 export class ProjectService {
+  readonly #deleteGuards: ProjectDeleteGuard[] = [];
+  readonly #deletedListeners = new Set<ProjectDeletedListener>();
+
   constructor(
     private readonly db: Db,
     private readonly workspaces: WorkspaceService,
   ) {}
+
+  addDeleteGuard(guard: ProjectDeleteGuard): void {
+    this.#deleteGuards.push(guard);
+  }
+
+  onDeleted(listener: ProjectDeletedListener): () => void {
+    this.#deletedListeners.add(listener);
+    return () => this.#deletedListeners.delete(listener);
+  }
 
   /**
    * The project and the caller's role in it, if the caller has at least `minimum`. Another
@@ -88,8 +109,23 @@ export class ProjectService {
 
   /** Deleting removes the project's documents, renders and chat with it, so owners only. */
   async delete(userId: string, projectId: string): Promise<void> {
-    await this.access(userId, projectId, 'owner');
-    await this.db.delete(tables.projects).where(eq(tables.projects.id, projectId));
+    const { project } = await this.access(userId, projectId, 'owner');
+    await this.db.transaction(async (tx) => {
+      // The lock makes anything that references the project meanwhile (a render submitted,
+      // say) wait for this transaction, then fail on the missing row instead of slipping in
+      // between the guards and the delete.
+      const [locked] = await tx
+        .select({ id: tables.projects.id })
+        .from(tables.projects)
+        .where(eq(tables.projects.id, projectId))
+        .for('update');
+      if (!locked) throw notFound('Project');
+      for (const guard of this.#deleteGuards) await guard(tx, projectId);
+      await tx.delete(tables.projects).where(eq(tables.projects.id, projectId));
+    });
+    for (const listener of this.#deletedListeners) {
+      listener({ projectId, workspaceId: project.workspaceId });
+    }
   }
 
   async list(

@@ -23,4 +23,6 @@ export interface FileStorage {
   localPath(key: string): string;
   /** Removes a file; no error when it is already gone. */
   remove(key: string): Promise<void>;
+  /** Removes every file under `prefix/` (e.g. `assets/<projectId>`); no error when none. */
+  removeAll(prefix: string): Promise<void>;
 }

@@ -57,4 +57,9 @@ export class LocalFileStorage implements FileStorage {
   async remove(key: string): Promise<void> {
     await rm(this.localPath(key), { force: true });
   }
+
+  async removeAll(prefix: string): Promise<void> {
+    // localPath checks the prefix like a key, so it cannot name the root or leave it.
+    await rm(this.localPath(prefix), { recursive: true, force: true });
+  }
 }

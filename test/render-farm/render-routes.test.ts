@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { io, type Socket } from 'socket.io-client';
@@ -452,5 +452,74 @@ describe('renders (REST, embedded workers)', () => {
     await vi.waitFor(async () => expect(await balance()).toBe(50), { timeout: 5_000 });
     const output = await node.request(`/api/v1/renders/${render.id}/output`, { token: owner });
     expect(output.status).toBe(409);
+  });
+});
+
+describe('deleting a project', () => {
+  it('is refused while a render runs, then removes the project with its files', async () => {
+    const { owner, projectId } = await team();
+    const other = await team();
+    const { storage } = node.services;
+    const asset = await json<{ asset: { id: string } }>(
+      await upload(projectId, owner, pngBytes, 'bg.png'),
+      201,
+    );
+    await json(await upload(other.projectId, other.owner, pngBytes, 'bg.png'), 201);
+    const spec = {
+      width: 640,
+      height: 360,
+      fps: 30,
+      scenes: [{ text: 'long', durationSec: 110, background: colour }],
+    };
+    const { render } = await json<{ render: RenderWire }>(
+      await submit(projectId, owner, { spec }),
+      202,
+    );
+    await waitForStatus(render.id, owner, 'running');
+
+    const refused = await json<{ error: { code: string; message: string } }>(
+      await node.request(`/api/v1/projects/${projectId}`, { method: 'DELETE', token: owner }),
+      409,
+    );
+    expect(refused.error.code).toBe('renders_in_progress');
+    expect(refused.error.message).toContain(render.id);
+    // Nothing was deleted: the project, its render and its asset are all still there.
+    await json(await node.request(`/api/v1/projects/${projectId}`, { token: owner }), 200);
+    expect((await waitForStatus(render.id, owner, 'running')).id).toBe(render.id);
+
+    await node.request(`/api/v1/renders/${render.id}/cancel`, { method: 'POST', token: owner });
+    await waitForStatus(render.id, owner, 'cancelled');
+    const small = {
+      width: 160,
+      height: 90,
+      fps: 10,
+      scenes: [
+        { text: 'done', durationSec: 0.5, background: { type: 'image', assetId: asset.asset.id } },
+      ],
+    };
+    const { render: finished } = await json<{ render: RenderWire }>(
+      await submit(projectId, owner, { spec: small }),
+      202,
+    );
+    await waitForStatus(finished.id, owner, 'completed');
+    const projectFiles = [
+      storage.localPath(`assets/${projectId}`),
+      storage.localPath(`renders/${projectId}`),
+    ];
+    for (const path of projectFiles) expect((await readdir(path)).length).toBeGreaterThan(0);
+
+    const deleted = await node.request(`/api/v1/projects/${projectId}`, {
+      method: 'DELETE',
+      token: owner,
+    });
+    expect(deleted.status).toBe(204);
+    expect((await node.request(`/api/v1/renders/${finished.id}`, { token: owner })).status).toBe(
+      404,
+    );
+    await vi.waitFor(async () => {
+      for (const path of projectFiles) await expect(stat(path)).rejects.toThrow(/ENOENT/);
+    });
+    // Another project's files are left alone.
+    expect((await readdir(storage.localPath(`assets/${other.projectId}`))).length).toBe(1);
   });
 });

@@ -1,4 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi';
+import { errorBodySchema } from '../../../shared/errors.ts';
 import {
   createProjectBodySchema,
   projectIdParamsSchema,
@@ -44,7 +45,14 @@ const remove = createRoute({
   path: '/projects/{id}',
   summary: 'Delete a project and everything in it (owners)',
   request: { params: projectIdParamsSchema },
-  responses: { 204: { description: 'Deleted' }, ...commonErrors },
+  responses: {
+    204: { description: 'Deleted' },
+    409: json(
+      errorBodySchema,
+      'A render of the project is still queued or running (renders_in_progress)',
+    ),
+    ...commonErrors,
+  },
 });
 
 export const projectRoutes = createRouter()
