@@ -66,12 +66,30 @@ const LONG: RenderSpecInput = {
   scenes: [{ text: 'Survives a dead worker', durationSec: 40, background: colour }],
 };
 
-function completions(workers: WorkerProcess[]): string[] {
+function completionsSoFar(workers: WorkerProcess[]): string[] {
   return workers.flatMap((worker) =>
     worker.logs
       .filter((log) => log.msg === 'render settled' && log.outcome === 'completed')
       .map((log) => String(log.renderId)),
   );
+}
+
+/** Log lines leave a worker up to 250 ms late (buffered writes). */
+const LOG_FLUSH_MS = 250;
+
+/**
+ * The completions the workers logged, once `expected` of them arrived and two more flush
+ * intervals passed, so that a duplicate completion would have shown up too.
+ */
+async function completions(workers: WorkerProcess[], expected: number): Promise<string[]> {
+  await vi
+    .waitFor(() => expect(completionsSoFar(workers).length).toBeGreaterThanOrEqual(expected), {
+      timeout: 5_000,
+      interval: 50,
+    })
+    .catch(() => {});
+  await new Promise((resolve) => setTimeout(resolve, 2 * LOG_FLUSH_MS));
+  return completionsSoFar(workers);
 }
 
 describe('standalone worker processes (Redis Streams, Postgres, FFmpeg)', () => {
@@ -99,7 +117,7 @@ describe('standalone worker processes (Redis Streams, Postgres, FFmpeg)', () => 
     const row = await service.store.get(render.id);
     // Attempt 1 died with its worker; the take-over is attempt 2, and it alone completed.
     expect(row?.attempt).toBe(2);
-    expect(completions([first, second])).toEqual([render.id]);
+    expect(await completions([first, second], 1)).toEqual([render.id]);
     const mp4 = await describeMp4(join(storageDir, row!.videoKey!));
     expect(Math.abs(mp4.durationSec - 40)).toBeLessThanOrEqual(0.1);
     expect(mp4.video).toMatchObject({ codec: 'h264', width: 1280, height: 720 });
@@ -153,7 +171,7 @@ describe('standalone worker processes (Redis Streams, Postgres, FFmpeg)', () => 
     });
     // Handed back, not failed: the second delivery is attempt 2 with no failure counted.
     expect((await service.store.get(render.id))?.attempt).toBe(2);
-    expect(completions([leaving, next])).toEqual([render.id]);
+    expect(await completions([leaving, next], 1)).toEqual([render.id]);
   });
 
   it('three workers and twelve jobs: all complete, each exactly once', async () => {
@@ -173,7 +191,7 @@ describe('standalone worker processes (Redis Streams, Postgres, FFmpeg)', () => 
       async () => expect(await service.store.countByStatus(ids)).toEqual({ completed: 12 }),
       { timeout: 120_000, interval: 250 },
     );
-    const done = completions(workers);
+    const done = await completions(workers, ids.length);
     expect(done.sort()).toEqual([...ids].sort());
     for (const id of ids) {
       const row = await service.store.get(id);
