@@ -24,6 +24,7 @@ import { createApp } from './http/app.ts';
 import { ProjectService } from './projects/project-service.ts';
 import { RealtimeAccess, YjsDocumentStore } from './realtime/index.ts';
 import { refuseWhileRendering, removeProjectFiles } from './renders/project-cleanup.ts';
+import { RenderLinks } from './renders/render-links.ts';
 import { startRenderRuntime } from './renders/render-runtime.ts';
 import type { Services } from './services.ts';
 import { WorkspaceService } from './workspaces/workspace-service.ts';
@@ -215,6 +216,7 @@ export async function startNode(
     coach,
     realtime,
     renders: renderRuntime.renders,
+    renderLinks: new RenderLinks(config.jwtSecret),
     assets: renderRuntime.assets,
     storage: renderRuntime.storage,
     trustProxy: config.trustProxy,

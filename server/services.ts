@@ -7,6 +7,7 @@ import type { CoachService } from './coach/index.ts';
 import type { Database } from './db/index.ts';
 import type { ProjectService } from './projects/project-service.ts';
 import type { AssetService } from './renders/asset-service.ts';
+import type { RenderLinks } from './renders/render-links.ts';
 import type { RenderService } from './renders/render-service.ts';
 import type { FileStorage } from './storage/index.ts';
 import type { WorkspaceService } from './workspaces/workspace-service.ts';
@@ -36,6 +37,8 @@ export interface Services {
   coach: CoachService;
   /** Render jobs: submit (charge, queue), list, cancel; the status lives in the database. */
   renders: RenderService;
+  /** Signed, expiring URLs of render files, for `<video>` and `<img>` (no Authorization header). */
+  renderLinks: RenderLinks;
   /** Uploaded images and audio of projects (type probed from the content). */
   assets: AssetService;
   /** Where assets and render outputs are stored (STORAGE_DIR). */

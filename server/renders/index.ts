@@ -5,6 +5,7 @@ export { DbAssetResolver } from './db-asset-resolver.ts';
 export type { RenderCharges } from './render-charges.ts';
 export type { DbRenderJobStoreOptions } from './render-job-store.ts';
 export { DbRenderJobStore } from './render-job-store.ts';
+export { type LinkCheck, type RenderFileKind, RenderLinks } from './render-links.ts';
 export type { RenderRuntime, RenderRuntimeOptions } from './render-runtime.ts';
 export { startRenderRuntime } from './render-runtime.ts';
 export type { RenderJobRow, RenderServiceOptions, SubmitRenderInput } from './render-service.ts';

@@ -14,6 +14,7 @@ import { newestFirst, page } from '../pagination.ts';
 import type { AssetRow } from './asset-service.ts';
 import type { RenderCharges } from './render-charges.ts';
 import { DbRenderJobStore } from './render-job-store.ts';
+import type { RenderLinks } from './render-links.ts';
 
 export type RenderJobRow = typeof renderJobs.$inferSelect;
 
@@ -39,8 +40,8 @@ export interface SubmitRenderInput {
   idempotencyKey?: string | undefined;
 }
 
-/** The API's view of a render row. */
-export function toRenderWire(row: RenderJobRow): RenderWire {
+/** The API's view of a render row; a completed one carries signed links to its files. */
+export function toRenderWire(row: RenderJobRow, links: RenderLinks): RenderWire {
   const completed = row.status === 'completed';
   return {
     id: row.id,
@@ -53,8 +54,8 @@ export function toRenderWire(row: RenderJobRow): RenderWire {
     error: row.error,
     durationSec: row.durationSec,
     bytes: row.bytes,
-    outputUrl: completed ? `/api/v1/renders/${row.id}/output` : null,
-    thumbnailUrl: completed ? `/api/v1/renders/${row.id}/thumbnail` : null,
+    outputUrl: completed ? links.url(row.id, 'output') : null,
+    thumbnailUrl: completed ? links.url(row.id, 'thumbnail') : null,
     createdBy: row.createdBy,
     createdAt: row.createdAt.toISOString(),
     updatedAt: row.updatedAt.toISOString(),

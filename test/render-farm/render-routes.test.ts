@@ -202,7 +202,8 @@ describe('renders (REST, embedded workers)', () => {
       );
       expect(accepted.render).toMatchObject({ status: 'queued', projectId, outputUrl: null });
       const done = await waitForStatus(accepted.render.id, viewer, 'completed');
-      expect(done).toMatchObject({ progress: 1, outputUrl: `/api/v1/renders/${done.id}/output` });
+      expect(done).toMatchObject({ progress: 1 });
+      expect(done.outputUrl).toMatch(new RegExp(`^/api/v1/renders/${done.id}/output\\?`));
       expect(done.durationSec).toBeCloseTo(2.2, 1);
 
       await vi.waitFor(() => expect(events.map((e) => e.status)).toContain('completed'), {
@@ -521,5 +522,69 @@ describe('deleting a project', () => {
     });
     // Another project's files are left alone.
     expect((await readdir(storage.localPath(`assets/${other.projectId}`))).length).toBe(1);
+  });
+});
+
+describe('signed links to render files', () => {
+  it('opens the MP4 and thumbnail without a header, for one file of one render, until expiry', async () => {
+    const { owner, projectId } = await team();
+    const spec = {
+      width: 160,
+      height: 90,
+      fps: 10,
+      scenes: [{ text: 'linked', durationSec: 1, background: colour }],
+    };
+    const { render: submitted } = await json<{ render: RenderWire }>(
+      await submit(projectId, owner, { spec }),
+      202,
+    );
+    expect(submitted.outputUrl).toBeNull();
+    const render = await waitForStatus(submitted.id, owner, 'completed');
+    const outputUrl = render.outputUrl!;
+    const thumbnailUrl = render.thumbnailUrl!;
+    expect(outputUrl).toMatch(
+      new RegExp(`^/api/v1/renders/${render.id}/output\\?expires=\\d+&signature=[\\w-]+$`),
+    );
+    const expires = Number(new URL(outputUrl, node.url).searchParams.get('expires'));
+    expect(expires * 1000).toBeGreaterThan(Date.now() + 59 * 60 * 1000);
+
+    // No Authorization header, as a <video src> or <img src> sends it.
+    const viaLink = await node.request(outputUrl);
+    expect(viaLink.status).toBe(200);
+    expect(viaLink.headers.get('content-type')).toBe('video/mp4');
+    const viaBearer = await node.request(`/api/v1/renders/${render.id}/output`, { token: owner });
+    expect(Buffer.from(await viaLink.arrayBuffer())).toEqual(
+      Buffer.from(await viaBearer.arrayBuffer()),
+    );
+    const ranged = await node.request(outputUrl, { headers: { range: 'bytes=0-99' } });
+    expect(ranged.status).toBe(206);
+    expect((await ranged.arrayBuffer()).byteLength).toBe(100);
+    const thumb = await node.request(thumbnailUrl);
+    expect(thumb.status).toBe(200);
+    const thumbPath = join(dir, `linked-${render.id}.png`);
+    await writeFile(thumbPath, Buffer.from(await thumb.arrayBuffer()));
+    expect(await pngSize(thumbPath)).toEqual({ width: 160, height: 90 });
+
+    const refused = async (url: string, status: number, message: RegExp) => {
+      const body = await json<{ error: { message: string } }>(await node.request(url), status);
+      expect(body.error.message).toMatch(message);
+    };
+    const query = outputUrl.slice(outputUrl.indexOf('?'));
+    const signature = new URL(outputUrl, node.url).searchParams.get('signature')!;
+    const flipped = `${signature[0] === 'A' ? 'B' : 'A'}${signature.slice(1)}`;
+    // A changed signature, another file of the render, a later expiry: none of them open.
+    await refused(outputUrl.replace(signature, flipped), 403, /^signature: /);
+    await refused(`/api/v1/renders/${render.id}/thumbnail${query}`, 403, /^signature: /);
+    await refused(
+      outputUrl.replace(`expires=${expires}`, `expires=${expires + 300}`),
+      403,
+      /^signature: /,
+    );
+    // An expired link, signed with the node's own secret two hours ago.
+    const old = node.services.renderLinks.url(render.id, 'output', Date.now() - 2 * 3600_000);
+    await refused(old, 403, /^expires: the link expired/);
+    await refused(`/api/v1/renders/${render.id}/output?signature=${signature}`, 400, /expires/);
+    // Without a link or a token, the files stay closed.
+    expect((await node.request(`/api/v1/renders/${render.id}/output`)).status).toBe(401);
   });
 });

@@ -1,9 +1,10 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import type { Context } from 'hono';
+import type { Context, Next } from 'hono';
 import { pageQuerySchema } from '../../../shared/pagination.ts';
 import { projectIdParamsSchema } from '../../../shared/projects.ts';
 import { renderSchema, submitRenderBodySchema } from '../../../shared/render-spec.ts';
-import { ApiError, notFound } from '../../errors.ts';
+import { ApiError, forbidden, notFound } from '../../errors.ts';
+import type { RenderFileKind } from '../../renders/render-links.ts';
 import { toRenderWire } from '../../renders/render-service.ts';
 import { fileResponse } from '../../storage/index.ts';
 import type { AppEnv } from '../app-env.ts';
@@ -58,12 +59,31 @@ const get = createRoute({
   responses: { 200: json(renderBody, 'The render'), ...commonErrors },
 });
 
+/**
+ * The files open with a Bearer token, or with the signed link a render's `outputUrl` and
+ * `thumbnailUrl` carry (`<video>` and `<img>` cannot send headers).
+ */
+const fileAccess = {
+  tags: ['Renders'],
+  security: [...bearerSecurity, {}],
+  middleware: bearerOrSignedLink,
+};
+const signedLinkQuerySchema = z.strictObject({
+  expires: z.coerce.number().int().positive().optional(),
+  signature: z
+    .string()
+    .regex(/^[\w-]{1,100}$/)
+    .optional(),
+});
+
 const output = createRoute({
-  ...base,
+  ...fileAccess,
   method: 'get',
   path: '/renders/{id}/output',
   summary: 'The rendered MP4 (HTTP range requests supported)',
-  request: { params: renderIdParamsSchema },
+  description:
+    "With a Bearer token, or with no header at all through the signed link in the render's `outputUrl` (valid for an hour).",
+  request: { params: renderIdParamsSchema, query: signedLinkQuerySchema },
   responses: {
     200: binary('video/mp4', 'The whole MP4'),
     206: binary('video/mp4', 'The requested byte range'),
@@ -74,11 +94,12 @@ const output = createRoute({
 });
 
 const thumbnail = createRoute({
-  ...base,
+  ...fileAccess,
   method: 'get',
   path: '/renders/{id}/thumbnail',
   summary: "The render's PNG thumbnail",
-  request: { params: renderIdParamsSchema },
+  description: "With a Bearer token, or through the signed link in the render's `thumbnailUrl`.",
+  request: { params: renderIdParamsSchema, query: signedLinkQuerySchema },
   responses: {
     200: binary('image/png', 'The thumbnail'),
     409: json(z.object({ error: z.unknown() }), 'The render has not completed'),
@@ -102,6 +123,42 @@ async function accessRender(c: Context<AppEnv>, renderId: string, minimum: 'view
   if (!render) throw notFound('Render');
   // Another workspace's render is a 404, exactly like one that does not exist.
   await c.var.services.projects.access(c.var.userId, render.projectId, minimum);
+  return render;
+}
+
+/** A request with a signed link and no Authorization header is checked by the route. */
+async function bearerOrSignedLink(c: Context<AppEnv>, next: Next) {
+  if (c.req.header('authorization') === undefined && c.req.query('signature') !== undefined) {
+    return next();
+  }
+  return requireAuth(c, next);
+}
+
+/**
+ * The render whose file is asked for: through the caller's membership (Bearer), or through
+ * a signed link, which is proof enough on its own.
+ */
+async function renderForFile(
+  c: Context<AppEnv>,
+  renderId: string,
+  kind: RenderFileKind,
+  link: { expires?: number | undefined; signature?: string | undefined },
+) {
+  if (c.var.userId !== undefined) return accessRender(c, renderId, 'viewer');
+  if (link.signature === undefined || link.expires === undefined) {
+    throw new ApiError(400, 'validation_failed', 'expires: required with signature');
+  }
+  const check = c.var.services.renderLinks.check(renderId, kind, link.expires, link.signature);
+  if (check === 'invalid') {
+    throw forbidden(`signature: not a valid link to this render's ${kind}`);
+  }
+  if (check === 'expired') {
+    throw forbidden(
+      `expires: the link expired at ${new Date(link.expires * 1000).toISOString()}; get the render again for a fresh one`,
+    );
+  }
+  const render = await c.var.services.renders.get(renderId);
+  if (!render) throw notFound('Render');
   return render;
 }
 
@@ -134,19 +191,26 @@ export const renderRoutes = createRouter()
       createdBy: c.var.userId,
       idempotencyKey,
     });
-    return c.json({ render: toRenderWire(render) }, 202);
+    return c.json({ render: toRenderWire(render, c.var.services.renderLinks) }, 202);
   })
   .openapi(list, async (c) => {
     const { project } = await c.var.services.projects.access(c.var.userId, c.req.valid('param').id);
     const result = await c.var.services.renders.list(project.id, c.req.valid('query'));
-    return c.json({ renders: result.items.map(toRenderWire), nextCursor: result.nextCursor }, 200);
+    const links = c.var.services.renderLinks;
+    return c.json(
+      {
+        renders: result.items.map((row) => toRenderWire(row, links)),
+        nextCursor: result.nextCursor,
+      },
+      200,
+    );
   })
   .openapi(get, async (c) => {
     const render = await accessRender(c, c.req.valid('param').id, 'viewer');
-    return c.json({ render: toRenderWire(render) }, 200);
+    return c.json({ render: toRenderWire(render, c.var.services.renderLinks) }, 200);
   })
   .openapi(output, async (c) => {
-    const render = await accessRender(c, c.req.valid('param').id, 'viewer');
+    const render = await renderForFile(c, c.req.valid('param').id, 'output', c.req.valid('query'));
     const key = completedKey(render.videoKey, render.status);
     return (await fileResponse(c.var.services.storage, key, {
       contentType: 'video/mp4',
@@ -156,7 +220,12 @@ export const renderRoutes = createRouter()
     })) as never;
   })
   .openapi(thumbnail, async (c) => {
-    const render = await accessRender(c, c.req.valid('param').id, 'viewer');
+    const render = await renderForFile(
+      c,
+      c.req.valid('param').id,
+      'thumbnail',
+      c.req.valid('query'),
+    );
     const key = completedKey(render.thumbnailKey, render.status);
     return (await fileResponse(c.var.services.storage, key, {
       contentType: 'image/png',
@@ -167,5 +236,5 @@ export const renderRoutes = createRouter()
     const render = await accessRender(c, c.req.valid('param').id, 'editor');
     const now = await c.var.services.renders.cancel(render.id);
     if (!now) throw notFound('Render');
-    return c.json({ render: toRenderWire(now) }, 200);
+    return c.json({ render: toRenderWire(now, c.var.services.renderLinks) }, 200);
   });
