@@ -3,10 +3,6 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { and, eq } from 'drizzle-orm';
 import { createClient } from 'redis';
-import { type Socket as ClientSocket, io as ioClient } from 'socket.io-client';
-import { WebSocket } from 'ws';
-import { WebsocketProvider } from 'y-websocket';
-import * as Y from 'yjs';
 import {
   type AccessCheck,
   type AuthenticatedUser,
@@ -19,8 +15,13 @@ import {
 } from '../../../realtime/index.ts';
 import { type Database, type Db, tables } from '../../../server/db/index.ts';
 import { YjsDocumentStore } from '../../../server/realtime/index.ts';
-import type { ClientToServerEvents, ServerToClientEvents } from '../../../shared/socket-events.ts';
 import { TEST_REDIS_URL } from '../../support/services.ts';
+import {
+  connectSocket as connectSocketAt,
+  connectYjs as connectYjsAt,
+  type TestSocket,
+  type YjsClient,
+} from './clients.ts';
 
 /**
  * The realtime AccessCheck for tests: tokens come from an in-test map (real auth is the
@@ -182,56 +183,20 @@ export async function dropRedisPrefix(prefix: string): Promise<void> {
   }
 }
 
-export interface YjsClient {
-  doc: Y.Doc;
-  provider: WebsocketProvider;
-  /** Close events seen by the provider, newest last. */
-  closeCodes: number[];
-  text(): string;
-  destroy(): void;
-}
+export type { TestSocket, YjsClient } from './clients.ts';
 
-/** A stock y-websocket client, as a browser would use it (without BroadcastChannel). */
+/** A stock y-websocket client on this node, as a browser would use it. */
 export function connectYjs(node: RealtimeNode, docName: string, token: string | null): YjsClient {
-  const doc = new Y.Doc();
-  const provider = new WebsocketProvider(`${node.wsUrl}/yjs`, docName, doc, {
-    params: token === null ? {} : { token },
-    WebSocketPolyfill: WebSocket as unknown as typeof globalThis.WebSocket,
-    // Clients in one test process would otherwise sync with each other through a
-    // BroadcastChannel, behind the server's back.
-    disableBc: true,
-    maxBackoffTime: 300,
-  });
-  const closeCodes: number[] = [];
-  provider.on('connection-close', (event) => {
-    if (event) closeCodes.push(event.code);
-  });
-  return {
-    doc,
-    provider,
-    closeCodes,
-    text: () => doc.getText('script').toString(),
-    destroy() {
-      provider.destroy();
-      doc.destroy();
-    },
-  };
+  return connectYjsAt(node.wsUrl, docName, token);
 }
 
-export type TestSocket = ClientSocket<ServerToClientEvents, ClientToServerEvents>;
-
-/** A stock socket.io client on the websocket transport. */
+/** A stock socket.io client on this node, on the websocket transport. */
 export function connectSocket(
   node: RealtimeNode,
   token: string,
-  options: Parameters<typeof ioClient>[1] = {},
+  options: Parameters<typeof connectSocketAt>[2] = {},
 ): TestSocket {
-  return ioClient(node.url, {
-    auth: { token },
-    transports: ['websocket'],
-    forceNew: true,
-    ...options,
-  });
+  return connectSocketAt(node.url, token, options);
 }
 
 /** A small seeded PRNG (mulberry32), so random edit sequences are reproducible. */
