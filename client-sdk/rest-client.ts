@@ -44,7 +44,9 @@ export class ReelroomClient {
   constructor(options: ReelroomClientOptions) {
     this.baseUrl = options.baseUrl.replace(/\/+$/, '');
     this.#tokens = options.tokens;
-    this.#fetch = options.fetch ?? globalThis.fetch;
+    // Called through a wrapper: browsers refuse a `fetch` invoked with another `this` (Illegal
+    // invocation), which `this.#fetch(...)` would be.
+    this.#fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
     this.#onTokens = options.onTokens;
   }
 

@@ -1,5 +1,17 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ReelroomApiError, ReelroomClient, type Tokens } from '../../client-sdk/index.ts';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { WebSocket } from 'ws';
+import {
+  connectRooms,
+  joinProject,
+  leaveProject,
+  openProjectDocument,
+  ReelroomApiError,
+  ReelroomClient,
+  RoomError,
+  type RoomSocket,
+  sendChat,
+  type Tokens,
+} from '../../client-sdk/index.ts';
 import { startTestNode, type TestNode } from '../support/test-node.ts';
 
 let node: TestNode;
@@ -81,5 +93,108 @@ describe('client SDK against a running node', () => {
       .auth.me()
       .catch((e) => e);
     expect(afterLogout).toMatchObject({ status: 401 });
+  });
+});
+
+describe('client SDK realtime helpers against a running node', () => {
+  const WAIT = { timeout: 15_000, interval: 20 };
+
+  /** An owner with a project, and a second user the owner adds with `role`. */
+  async function team(role: 'editor' | 'viewer') {
+    const owner = await node.signup('Owner');
+    const member = await node.signup(role === 'editor' ? 'Editor' : 'Viewer');
+    const sdk = client({ accessToken: owner.accessToken, refreshToken: owner.refreshToken });
+    const [workspace] = await sdk.workspaces.list();
+    const project = await sdk.projects.create({
+      workspaceId: workspace!.id,
+      title: 'Rooms',
+      topic: 'realtime helpers',
+    });
+    await sdk.workspaces.addMember(workspace!.id, member.user.email, role);
+    return { owner, member, projectId: project.id };
+  }
+
+  it('joins a project room, sends chat and turns refused acks into RoomError', async () => {
+    const { owner, member, projectId } = await team('editor');
+    const outsider = await node.signup('Outsider');
+    const sockets: RoomSocket[] = [];
+    try {
+      const a = connectRooms({ baseUrl: node.url, token: owner.accessToken });
+      const b = connectRooms({ baseUrl: node.url, token: () => member.accessToken });
+      const c = connectRooms({ baseUrl: node.url, token: outsider.accessToken });
+      sockets.push(a, b, c);
+      await Promise.all([joinProject(a, projectId), joinProject(b, projectId)]);
+      const refused = await joinProject(c, projectId).catch((e: unknown) => e);
+      expect(refused).toBeInstanceOf(RoomError);
+      expect(refused).toMatchObject({ code: 'forbidden' });
+
+      const seen: string[] = [];
+      b.on('chat:message', ({ message }) => seen.push(message.content));
+      const messageId = await sendChat(a, projectId, 'Hello room');
+      await vi.waitFor(() => expect(seen).toEqual(['Hello room']), WAIT);
+      expect(typeof messageId).toBe('string');
+
+      await leaveProject(a, projectId);
+      const notJoined = await sendChat(a, projectId, 'After leaving').catch((e: unknown) => e);
+      expect(notJoined).toMatchObject({ name: 'RoomError', code: 'not_joined' });
+
+      const bad = connectRooms({ baseUrl: node.url, token: 'not-a-token' });
+      sockets.push(bad);
+      const error = await new Promise<Error>((resolve) => bad.once('connect_error', resolve));
+      expect(error.message).toBeTruthy();
+      expect(bad.connected).toBe(false);
+    } finally {
+      for (const socket of sockets) socket.disconnect();
+    }
+  });
+
+  it('opens the script document in Node: edits travel, the server keeps them, viewers only read', async () => {
+    const { owner, member: viewer, projectId } = await team('viewer');
+    const open = (token: string) =>
+      openProjectDocument({
+        baseUrl: node.url,
+        token,
+        projectId,
+        kind: 'script',
+        WebSocketPolyfill: WebSocket,
+        // Two users in one process: no shortcut between their documents.
+        disableBc: true,
+      });
+    const editing = open(owner.accessToken);
+    const reading = open(viewer.accessToken);
+    try {
+      await vi.waitFor(() => {
+        expect(editing.provider.synced).toBe(true);
+        expect(reading.provider.synced).toBe(true);
+      }, WAIT);
+      editing.doc.getText('script').insert(0, 'Cold open: the team at work.');
+      await vi.waitFor(
+        () => expect(reading.doc.getText('script').toString()).toBe('Cold open: the team at work.'),
+        WAIT,
+      );
+      reading.doc.getText('script').insert(0, 'IGNORED ');
+      const script = async () => {
+        const response = await node.request(`/api/v1/projects/${projectId}/script`, {
+          token: owner.accessToken,
+        });
+        return ((await response.json()) as { script: { text: string } }).script.text;
+      };
+      await vi.waitFor(
+        async () => expect(await script()).toBe('Cold open: the team at work.'),
+        WAIT,
+      );
+      // The viewer's update reached neither the server nor the editor.
+      editing.doc.getText('script').insert(0, '1. ');
+      await vi.waitFor(
+        async () => expect(await script()).toBe('1. Cold open: the team at work.'),
+        WAIT,
+      );
+      expect(editing.doc.getText('script').toString()).toBe('1. Cold open: the team at work.');
+    } finally {
+      for (const { provider, doc } of [editing, reading]) {
+        provider.destroy();
+        doc.destroy();
+      }
+    }
   });
 });
