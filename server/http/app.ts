@@ -9,6 +9,7 @@ import { assetRoutes, isAssetUpload } from './routes/assets.ts';
 import { authRoutes } from './routes/auth.ts';
 import { billingRoutes } from './routes/billing.ts';
 import { coachRoutes } from './routes/coach.ts';
+import { demoRoutes } from './routes/demo.ts';
 import { docsRoutes } from './routes/docs.ts';
 import { healthRoutes } from './routes/health.ts';
 import { projectRoutes } from './routes/projects.ts';
@@ -48,7 +49,8 @@ const OPENAPI_INFO = {
 
 /**
  * The HTTP app: `/api/v1/*` (plus `/health`, `/ready` and `/openapi.json` at the root for
- * load balancers), `/docs`, one error handler. Tests call `app.request()` on it directly.
+ * load balancers), `/docs`, the demo page at `/demo`, one error handler. Tests call
+ * `app.request()` on it directly.
  */
 export function createApp(services: Services) {
   const api = createApi();
@@ -74,6 +76,7 @@ export function createApp(services: Services) {
   app.route('/', healthRoutes);
   app.get('/openapi.json', (c) => c.redirect(`${API_PREFIX}/openapi.json`, 308));
   app.route('/', docsRoutes);
+  app.route('/', demoRoutes);
   app.onError(handleError);
   app.notFound(handleNotFound);
   return app;
