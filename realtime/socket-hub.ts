@@ -102,6 +102,14 @@ const chatPayload = z.object({
   content: z.string().trim().min(1).max(8000),
 });
 
+/** The payload's project id, or null once the ack was told the payload is invalid. */
+function projectIdOf(payload: unknown, reply: Ack<{ ok: true }>): string | null {
+  const parsed = projectPayload.safeParse(payload);
+  if (parsed.success) return parsed.data.projectId;
+  reply({ error: { code: 'invalid_payload', message: 'projectId is required' } });
+  return null;
+}
+
 /** An ack callback as it arrives in a raw packet, before the event's typed handler. */
 type AckFunction = (response: unknown) => void;
 
@@ -346,12 +354,8 @@ export class SocketHub extends EventEmitter<SocketHubEvents> {
     ack: Ack<{ ok: true }> | undefined,
   ): Promise<void> {
     const reply: Ack<{ ok: true }> = typeof ack === 'function' ? ack : () => {};
-    const parsed = projectPayload.safeParse(payload);
-    if (!parsed.success) {
-      reply({ error: { code: 'invalid_payload', message: 'projectId is required' } });
-      return;
-    }
-    const { projectId } = parsed.data;
+    const projectId = projectIdOf(payload, reply);
+    if (projectId === null) return;
     try {
       const access = await this.#checkAccess(socket.data.userId, projectId);
       if (!access) {
@@ -377,12 +381,8 @@ export class SocketHub extends EventEmitter<SocketHubEvents> {
     ack: Ack<{ ok: true }> | undefined,
   ): Promise<void> {
     const reply: Ack<{ ok: true }> = typeof ack === 'function' ? ack : () => {};
-    const parsed = projectPayload.safeParse(payload);
-    if (!parsed.success) {
-      reply({ error: { code: 'invalid_payload', message: 'projectId is required' } });
-      return;
-    }
-    const { projectId } = parsed.data;
+    const projectId = projectIdOf(payload, reply);
+    if (projectId === null) return;
     const wasJoined = joined.delete(projectId);
     await socket.leave(projectRoom(projectId));
     reply({ ok: true });

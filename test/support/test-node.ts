@@ -30,6 +30,21 @@ export interface TestNode extends RunningNode {
   redisKeyPrefix: string;
 }
 
+/** `fetch` against a node's base URL, with a Bearer `token` and a `json` body as shortcuts. */
+export function requestTo(baseUrl: string): TestNode['request'] {
+  return (pathname, init = {}) => {
+    const { token, json, ...rest } = init;
+    const headers = new Headers(rest.headers);
+    if (token) headers.set('authorization', `Bearer ${token}`);
+    if (json !== undefined) headers.set('content-type', 'application/json');
+    return fetch(`${baseUrl}${pathname}`, {
+      ...rest,
+      headers,
+      ...(json !== undefined && { body: JSON.stringify(json) }),
+    });
+  };
+}
+
 /** A real API node on 127.0.0.1, port 0, with a database and Redis prefix of its own. */
 export async function startTestNode(options: TestNodeOptions = {}): Promise<TestNode> {
   const database =
@@ -54,17 +69,7 @@ export async function startTestNode(options: TestNodeOptions = {}): Promise<Test
   };
   const node = await startNode(config, createLogger('silent'), { database });
 
-  const request: TestNode['request'] = (pathname, init = {}) => {
-    const { token, json, ...rest } = init;
-    const headers = new Headers(rest.headers);
-    if (token) headers.set('authorization', `Bearer ${token}`);
-    if (json !== undefined) headers.set('content-type', 'application/json');
-    return fetch(`${node.url}${pathname}`, {
-      ...rest,
-      headers,
-      ...(json !== undefined && { body: JSON.stringify(json) }),
-    });
-  };
+  const request = requestTo(node.url);
 
   return {
     ...node,

@@ -15,6 +15,7 @@ import type { Session } from '../../../shared/accounts.ts';
 import type { ClientToServerEvents, ServerToClientEvents } from '../../../shared/socket-events.ts';
 import { openTestPglite, openTestPostgres } from '../../support/databases.ts';
 import { TEST_REDIS_URL } from '../../support/services.ts';
+import { requestTo } from '../../support/test-node.ts';
 
 export const WAIT = { timeout: 20_000, interval: 20 };
 
@@ -104,17 +105,7 @@ export async function startCoachNode(
   const sockets: RecordingSocket[] = [];
   const planClients: PlanClient[] = [];
 
-  const request: CoachNode['request'] = (pathname, init = {}) => {
-    const { token, json, ...rest } = init;
-    const headers = new Headers(rest.headers);
-    if (token) headers.set('authorization', `Bearer ${token}`);
-    if (json !== undefined) headers.set('content-type', 'application/json');
-    return fetch(`${node.url}${pathname}`, {
-      ...rest,
-      headers,
-      ...(json !== undefined && { body: JSON.stringify(json) }),
-    });
-  };
+  const request: CoachNode['request'] = requestTo(node.url);
 
   // biome-ignore lint/suspicious/noExplicitAny: loosely typed JSON of the fixture's own calls
   const ok = async (response: Response, status = 200): Promise<Record<string, any>> => {
