@@ -22,6 +22,19 @@ export const handleError: ErrorHandler<AppEnv> = (error, c) => {
     const status = error.status >= 400 && error.status < 500 ? error.status : 400;
     return c.json({ error: { code, message: error.message || 'Bad request' } }, status);
   }
+  if (isForeignKeyViolation(error)) {
+    // Something the request writes under (a project, a workspace) was deleted by a request
+    // that committed first; the caller should look again, not retry blindly.
+    return c.json(
+      {
+        error: {
+          code: 'conflict',
+          message: 'Something this request refers to was deleted meanwhile; fetch it again',
+        },
+      },
+      409,
+    );
+  }
   (c.var.logger ?? console).error({ err: error }, 'unhandled error');
   return c.json({ error: { code: 'internal_error', message: 'Internal server error' } }, 500);
 };
@@ -31,3 +44,12 @@ export const handleNotFound: NotFoundHandler<AppEnv> = (c) =>
     { error: { code: 'not_found', message: `No route for ${c.req.method} ${c.req.path}` } },
     404,
   );
+
+/** SQLSTATE 23503 from Postgres or PGlite, also when drizzle wraps it as the cause. */
+function isForeignKeyViolation(error: unknown): boolean {
+  for (let e: unknown = error, depth = 0; e && depth < 3; depth += 1) {
+    if ((e as { code?: unknown }).code === '23503') return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
+}

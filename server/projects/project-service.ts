@@ -113,7 +113,7 @@ export class ProjectService {
     await this.db.transaction(async (tx) => {
       // The lock makes anything that references the project meanwhile (a render submitted,
       // say) wait for this transaction, then fail on the missing row instead of slipping in
-      // between the guards and the delete.
+      // between the guards and the delete (the error handler answers that 409).
       const [locked] = await tx
         .select({ id: tables.projects.id })
         .from(tables.projects)
