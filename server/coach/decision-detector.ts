@@ -23,7 +23,12 @@ export type Speaker = 'member' | 'coach';
 
 const QUESTION_OR_CONDITION =
   /\b(what if|if we|if you|should we|could we|shall we|do we|can we|would it|would you|not sure|unsure|haven'?t decided|have not decided|undecided|not decided|can'?t decide|don'?t know|no idea|wondering|any thoughts|do you think|unless|whether)\b/i;
-const DENIAL = /\b(won'?t|will not|not going to|don'?t want|do not want|never|no longer)\b/i;
+/**
+ * Saying what the team will not do. Such a sentence is left out rather than recorded as a
+ * decision for the thing it rules out ("let's not launch on Patreon" is no Patreon decision).
+ */
+const DENIAL =
+  /\b(won'?t|will not|not going to|don'?t want|do not want|never|no longer|let'?s not|let us not|don'?t think|do not think|decided against|ruled out|rule out|rather not|shouldn'?t|should not|(not|n'?t) (use|using|launch|launching|go|going|do|doing|charge|charging|host|hosting))\b/i;
 
 const FIRM_MEMBER =
   /\b(we'?ve decided|we have decided|i'?ve decided|decided (to|on|that)|the decision is|we'?re going with|we are going with|going with|settled on|we agreed|agreed (on|to|that)|committed to|we'?re committing|locked in|it'?s official|confirmed|final answer|we chose|we picked|we'?ll definitely|definitely)\b/i;
