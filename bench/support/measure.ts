@@ -45,6 +45,7 @@ export async function measure(
 export const ratio = (a: number, b: number) => (b === 0 ? Number.NaN : a / b);
 export const fmt = (n: number, digits = 2) => n.toFixed(digits);
 
+/** USER_HZ, the unit of /proc/<pid>/stat times: 100 on every Linux that Node supports. */
 const CLOCK_TICKS_PER_SECOND = 100;
 
 /**

@@ -114,6 +114,14 @@ async function waitForStatus(id: string, token: string, status: string): Promise
 
 const colour = { type: 'color', color: '#203040' } as const;
 
+/** A render that runs long enough (110 s of video) to be caught queued or running. */
+const LONG_RENDER = {
+  width: 640,
+  height: 360,
+  fps: 30,
+  scenes: [{ text: 'long', durationSec: 110, background: colour }],
+};
+
 describe('assets (REST)', () => {
   it('stores PNG and WAV uploads with the type probed from the content', async () => {
     const { owner, projectId } = await team();
@@ -432,12 +440,7 @@ describe('renders (REST, embedded workers)', () => {
     expect(list.renders).toEqual([]);
 
     // 2 started minutes: 20 credits, given back when it is cancelled mid-render.
-    const spec = {
-      width: 640,
-      height: 360,
-      fps: 30,
-      scenes: [{ text: 'long', durationSec: 110, background: colour }],
-    };
+    const spec = LONG_RENDER;
     const { render } = await json<{ render: RenderWire }>(
       await submit(projectId, owner, { spec }),
       202,
@@ -466,12 +469,7 @@ describe('deleting a project', () => {
       201,
     );
     await json(await upload(other.projectId, other.owner, pngBytes, 'bg.png'), 201);
-    const spec = {
-      width: 640,
-      height: 360,
-      fps: 30,
-      scenes: [{ text: 'long', durationSec: 110, background: colour }],
-    };
+    const spec = LONG_RENDER;
     const { render } = await json<{ render: RenderWire }>(
       await submit(projectId, owner, { spec }),
       202,
