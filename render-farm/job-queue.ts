@@ -26,6 +26,8 @@ export interface JobQueue<T> {
   getJob(jobId: string): Promise<QueueJobInfo<T> | null>;
   /** The dead letters, oldest first. */
   deadLetters(limit?: number): Promise<DeadLetter<T>[]>;
+  /** How many jobs are in each live state and in the dead letters; cheap (metrics scrapes). */
+  stats(): Promise<JobQueueStats>;
   /** Stops the queue; leases still held stay with the queue's backend (they are taken over). */
   close(): Promise<void>;
 }
@@ -83,6 +85,12 @@ export interface JobLease<T> {
   readonly exhausted: boolean;
   /** Aborted when a cancel is requested (reason: the string `'cancelled'`). */
   readonly signal: AbortSignal;
+  /**
+   * Whether `fail(error, {retry})` would schedule another attempt (attempts left, no cancel
+   * requested), so a worker can store its verdict before it settles the lease: a crash in
+   * between then leaves a stored state the queue agrees with or the reconciler repairs.
+   */
+  willRetry(retry?: boolean): boolean;
   /** Keeps the lease; also reports a cancel this process may have missed. */
   heartbeat(): Promise<HeartbeatResult>;
   /** Settles the job as done (completed, or cancelled when a cancel was requested). */
@@ -103,6 +111,18 @@ export interface QueueJobInfo<T> {
   failures: number;
   lastError?: string;
   cancelRequested: boolean;
+}
+
+/** Job counts of a queue at one moment (for metrics; not a consistent snapshot across fields). */
+export interface JobQueueStats {
+  /** Ready to be taken. */
+  waiting: number;
+  /** Held by a consumer's lease (including prefetched and silent ones not taken over yet). */
+  active: number;
+  /** Failed attempts waiting out their backoff. */
+  delayed: number;
+  /** Dead letters kept. */
+  dead: number;
 }
 
 export interface DeadLetter<T> {

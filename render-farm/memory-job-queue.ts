@@ -11,6 +11,7 @@ import {
   type JobLease,
   type JobQueue,
   type JobQueueOptions,
+  type JobQueueStats,
   type QueueJobInfo,
   type QueueJobState,
   resolveJobQueueOptions,
@@ -221,6 +222,17 @@ export class MemoryJobQueue<T> implements JobQueue<T> {
     return this.dead.slice(0, limit).map((letter) => ({ ...letter }));
   }
 
+  /** Counts by a walk over the jobs kept (finished ones for `retentionMs` included). */
+  async stats(): Promise<JobQueueStats> {
+    const stats: JobQueueStats = { waiting: 0, active: 0, delayed: 0, dead: this.dead.length };
+    for (const job of this.jobs.values()) {
+      if (job.state === 'waiting' || job.state === 'active' || job.state === 'delayed') {
+        stats[job.state] += 1;
+      }
+    }
+    return stats;
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     this.wake();
@@ -268,12 +280,14 @@ class MemoryJobLease<T> implements JobLease<T> {
   readonly lastError: string | undefined;
   readonly exhausted: boolean;
   private readonly controller = new AbortController();
+  private readonly maxAttempts: number;
 
   constructor(
     private readonly queue: MemoryJobQueue<T>,
     job: MemoryJob,
     maxAttempts: number,
   ) {
+    this.maxAttempts = maxAttempts;
     this.jobId = job.jobId;
     this.data = JSON.parse(job.data) as T;
     this.attempt = job.deliveries;
@@ -289,6 +303,10 @@ class MemoryJobLease<T> implements JobLease<T> {
 
   markCancelRequested(): void {
     if (!this.controller.signal.aborted) this.controller.abort('cancelled');
+  }
+
+  willRetry(retry = true): boolean {
+    return retry && this.failures + 1 < this.maxAttempts && !this.signal.aborted;
   }
 
   async heartbeat(): Promise<HeartbeatResult> {

@@ -1,5 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { createClient } from 'redis';
+import {
+  type RedisConnectionLogger,
+  redisConnectionOptions,
+  watchRedisConnection,
+} from '../realtime/redis-client.ts';
 import { errorMessage } from './errors.ts';
 import {
   type AddJobOptions,
@@ -12,15 +17,20 @@ import {
   type JobLease,
   type JobQueue,
   type JobQueueOptions,
+  type JobQueueStats,
   type QueueJobInfo,
   type QueueJobState,
   resolveJobQueueOptions,
   type TakeOptions,
 } from './job-queue.ts';
 
-/** RESP2, so raw replies of scripts and commands are plain arrays in every client version. */
+/**
+ * RESP2, so raw replies of scripts and commands are plain arrays in every client version. With
+ * our reconnection policy; commands wait out an outage (heart-beats and completions go through
+ * once Redis is back, within the lease, and the blocking reads do not spin).
+ */
 function makeClient(url: string) {
-  return createClient({ url, RESP: 2 });
+  return createClient({ ...redisConnectionOptions({ url, failFast: false }), RESP: 2 });
 }
 type RedisClient = ReturnType<typeof makeClient>;
 
@@ -39,6 +49,8 @@ export interface RedisJobQueueOptions extends JobQueueOptions {
    * back, and `close()` hands back the rest. Default false.
    */
   prefetch?: boolean;
+  /** Where the queue's connections report errors and reconnects. Default: stderr. */
+  logger?: RedisConnectionLogger;
 }
 
 /** Consumer group every worker reads through. */
@@ -311,6 +323,7 @@ export class RedisJobQueue<T> implements JobQueue<T> {
   readonly prefix: string;
   private readonly options: Required<JobQueueOptions>;
   private readonly url: string;
+  private readonly logger: RedisConnectionLogger | undefined;
   private client: RedisClient | undefined;
   private subscriber: RedisClient | undefined;
   private ready: Promise<void> | undefined;
@@ -335,6 +348,7 @@ export class RedisJobQueue<T> implements JobQueue<T> {
     if (!options.url) throw new TypeError('RedisJobQueue: url is required');
     if (!options.prefix) throw new TypeError('RedisJobQueue: prefix is required');
     this.url = options.url;
+    this.logger = options.logger;
     this.prefix = options.prefix;
     this.options = resolveJobQueueOptions(options);
     this.prefetch = options.prefetch ?? false;
@@ -357,9 +371,7 @@ export class RedisJobQueue<T> implements JobQueue<T> {
     if (this.closing) return Promise.reject(new Error('RedisJobQueue is closed'));
     this.ready ??= (async () => {
       const client = makeClient(this.url);
-      client.on('error', () => {
-        // Reconnects on its own; commands issued meanwhile reject and reach the caller.
-      });
+      watchRedisConnection(client, `job queue ${this.prefix}`, this.logger);
       this.client = client;
       await client.connect();
       try {
@@ -368,7 +380,7 @@ export class RedisJobQueue<T> implements JobQueue<T> {
         if (!String(error).includes('BUSYGROUP')) throw error;
       }
       const subscriber = client.duplicate();
-      subscriber.on('error', () => {});
+      watchRedisConnection(subscriber, `job queue ${this.prefix} cancels`, this.logger);
       this.subscriber = subscriber;
       await subscriber.connect();
       await subscriber.subscribe(this.cancelChannel, (jobId) => {
@@ -490,7 +502,7 @@ export class RedisJobQueue<T> implements JobQueue<T> {
     let client = this.idleBlockingClients.pop();
     if (!client) {
       client = this.client!.duplicate();
-      client.on('error', () => {});
+      watchRedisConnection(client, `job queue ${this.prefix} reader`, this.logger);
       await client.connect();
     }
     this.busyBlockingClients.add(client);
@@ -701,6 +713,29 @@ export class RedisJobQueue<T> implements JobQueue<T> {
   }
 
   /**
+   * Four O(1) reads in one round trip: the stream holds waiting and delivered entries, the
+   * group's pending summary the delivered ones (XPENDING), the zset the backoffs, the dead
+   * stream the dead letters. Entries of cancelled or settled jobs are deleted from the stream,
+   * so its length does not count them.
+   */
+  async stats(): Promise<JobQueueStats> {
+    await this.connect();
+    const [length, pending, delayed, dead] = (await this.client!.multi()
+      .addCommand(['XLEN', this.key('stream')])
+      .addCommand(['XPENDING', this.key('stream'), GROUP])
+      .addCommand(['ZCARD', this.key('delayed')])
+      .addCommand(['XLEN', this.key('dead')])
+      .exec()) as unknown as [number, [number, ...unknown[]], number, number];
+    const active = Number(pending[0]);
+    return {
+      waiting: Math.max(0, Number(length) - active),
+      active,
+      delayed: Number(delayed),
+      dead: Number(dead),
+    };
+  }
+
+  /**
    * Deletes every key of this queue (tests and teardown). Not for a queue other processes use.
    */
   async destroy(): Promise<void> {
@@ -773,11 +808,13 @@ class RedisJobLease<T> implements JobLease<T> {
   readonly lastError: string | undefined;
   readonly exhausted: boolean;
   private readonly controller = new AbortController();
+  private readonly maxAttempts: number;
 
   constructor(
     private readonly queue: RedisJobQueue<T>,
     init: RedisLeaseInit<T>,
   ) {
+    this.maxAttempts = init.maxAttempts;
     this.jobId = init.jobId;
     this.entry = init.entry;
     this.consumer = init.consumer;
@@ -795,6 +832,10 @@ class RedisJobLease<T> implements JobLease<T> {
 
   markCancelRequested(): void {
     if (!this.controller.signal.aborted) this.controller.abort('cancelled');
+  }
+
+  willRetry(retry = true): boolean {
+    return retry && this.failures + 1 < this.maxAttempts && !this.signal.aborted;
   }
 
   async heartbeat(): Promise<HeartbeatResult> {

@@ -50,6 +50,11 @@ export interface RenderWorkerPoolOptions {
   pollMs?: number;
   /** Default: errors to stderr, nothing else. */
   logger?: WorkerLogger;
+  /**
+   * The fault suite's crash points (server/crash-points.ts) at the worker's transitions.
+   * Default: none.
+   */
+  crashPoint?: (name: string) => void;
 }
 
 /** A job reached a final state, or left this pool. */
@@ -57,6 +62,8 @@ export interface RenderSettledEvent {
   renderId: string;
   attempt: number;
   outcome: FinalJobStatus | 'retrying' | 'handed-back' | 'lost';
+  /** From this pool taking the job to its settling, in ms (the render duration metric). */
+  durationMs: number;
 }
 
 interface PoolEvents {
@@ -108,6 +115,7 @@ export class RenderWorkerPool extends EventEmitter<PoolEvents> {
       storeProgressIntervalMs: 1_000,
       pollMs: 1_000,
       logger: stderrLogger,
+      crashPoint: (_name: string) => {},
       ...Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)),
       publisher: options.publisher,
     } as RenderWorkerPool['options'];
@@ -191,8 +199,9 @@ export class RenderWorkerPool extends EventEmitter<PoolEvents> {
     const { store, logger } = this.options;
     const { renderId, projectId, spec } = lease.data;
     const attempt = lease.attempt;
+    const started = performance.now();
     const settled = (outcome: RenderSettledEvent['outcome']) =>
-      this.emit('settled', { renderId, attempt, outcome });
+      this.emit('settled', { renderId, attempt, outcome, durationMs: performance.now() - started });
     const publish = (
       status: JobStatus,
       progress: number,
@@ -200,10 +209,13 @@ export class RenderWorkerPool extends EventEmitter<PoolEvents> {
     ) => this.publish(projectId, { renderId, status, progress, ...extra });
 
     if (lease.exhausted) {
-      // Its earlier holders went silent until no attempt was left: it ends here.
+      // Its earlier holders went silent until no attempt was left: it ends here. The verdict
+      // (and its refund) is stored before the lease is settled, as everywhere below: a crash
+      // in between leaves a final row and a held job, which the next holder settles.
       const error = lease.lastError ?? 'attempts exhausted';
+      const written = await store.markFailed(renderId, attempt, error);
       await lease.fail(error, { retry: false });
-      if (await store.markFailed(renderId, attempt, error)) {
+      if (written) {
         await publish('failed', 0);
         settled('failed');
       }
@@ -267,7 +279,9 @@ export class RenderWorkerPool extends EventEmitter<PoolEvents> {
       });
       stopTimers();
       const output = { ...keys, durationSec: result.durationSec, bytes: result.bytes };
+      this.options.crashPoint('render.worker.before-verdict');
       if (await store.markCompleted(renderId, attempt, output)) {
+        this.options.crashPoint('render.worker.after-verdict');
         await publish('completed', 1, { etaSeconds: 0 });
         settled('completed');
       } else {
@@ -288,8 +302,9 @@ export class RenderWorkerPool extends EventEmitter<PoolEvents> {
         logger.warn({ renderId, attempt }, 'render taken over by another worker; stopped');
         settled('lost');
       } else if (reason === 'shutdown') {
+        const requeued = await store.markQueued(renderId, attempt);
         await lease.release();
-        if (await store.markQueued(renderId, attempt)) await publish('queued', 0);
+        if (requeued) await publish('queued', 0);
         settled('handed-back');
       } else {
         await this.failed(lease, error, publish, settled);
@@ -315,16 +330,26 @@ export class RenderWorkerPool extends EventEmitter<PoolEvents> {
     const { store, logger } = this.options;
     const { renderId } = lease.data;
     const message = errorMessage(error);
-    const result = await lease.fail(error, { retry: !isUnrecoverable(error) });
+    // The database's verdict first (a final `failed` commits with its refund), then the
+    // lease: a crash in between leaves a row the queue's next delivery or the reconciler
+    // agrees with, never a `running` row for a job the queue has given up on.
+    const retry = lease.willRetry(!isUnrecoverable(error));
+    const written = retry
+      ? await store.markQueued(renderId, lease.attempt, message)
+      : await store.markFailed(renderId, lease.attempt, message);
+    this.options.crashPoint('render.worker.after-verdict');
+    const result = await lease.fail(error, { retry });
     logger.warn(
       { renderId, attempt: lease.attempt, err: message, outcome: result.outcome },
       'render failed',
     );
     if (result.outcome === 'retry') {
-      if (await store.markQueued(renderId, lease.attempt, message)) await publish('queued', 0);
+      if (written) await publish('queued', 0);
       settled('retrying');
     } else if (result.outcome === 'dead') {
-      if (await store.markFailed(renderId, lease.attempt, message)) await publish('failed', 0);
+      // A cancel that arrived meanwhile makes the queue give up although attempts were left.
+      const failed = retry ? await store.markFailed(renderId, lease.attempt, message) : written;
+      if (failed) await publish('failed', 0);
       settled('failed');
     } else {
       settled('lost');

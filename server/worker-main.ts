@@ -1,7 +1,7 @@
 // Entry: `npm run start:worker`. A standalone render worker: pulls render jobs from Redis
 // Streams, renders RENDER_CONCURRENCY at once, writes status to Postgres. Any number may run.
-import { openWorkerRenderCharges } from './billing/index.ts';
 import { loadConfig } from './config.ts';
+import { armCrashPoints, crashPoint } from './crash-points.ts';
 import { createLogger } from './logger.ts';
 import { closeOnSignals, exitOnStartupError } from './process-lifecycle.ts';
 import { startRenderWorkerProcess } from './renders/render-worker-process.ts';
@@ -16,11 +16,7 @@ try {
     );
   }
   const logger = createLogger(config.logLevel, { role: 'worker' });
-  // Renders this worker ends as failed or cancelled are refunded from here.
-  const charges = await openWorkerRenderCharges({
-    databaseUrl: config.databaseUrl,
-    settings: config.billing,
-  });
+  armCrashPoints(config.crashPoints);
   const worker = await startRenderWorkerProcess({
     databaseUrl: config.databaseUrl,
     redisUrl: config.redisUrl,
@@ -29,10 +25,15 @@ try {
     ffprobePath: config.ffprobePath,
     concurrency: config.renderConcurrency,
     redisKeyPrefix: config.redisKeyPrefix,
-    charges,
+    queueOptions: { leaseMs: config.renderLeaseMs },
+    // Several heart-beats within one lease, or a healthy render would be taken over.
+    heartbeatIntervalMs: Math.min(2_000, config.renderLeaseMs / 5),
+    // Renders this worker ends as failed or cancelled are refunded from here.
+    billing: config.billing,
+    crashPoint,
     logger,
   });
-  closeOnSignals(() => worker.close(config.shutdownGraceMs).finally(() => charges.close()), logger);
+  closeOnSignals(() => worker.close(config.shutdownGraceMs), logger);
 } catch (error) {
   exitOnStartupError(error);
 }

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 
 /** Lifecycle of a render job or a pipeline step, as the wire contract names it. */
-export const jobStatusSchema = z.enum(['queued', 'running', 'completed', 'failed', 'cancelled']);
+export const JOB_STATUSES = ['queued', 'running', 'completed', 'failed', 'cancelled'] as const;
+export const jobStatusSchema = z.enum(JOB_STATUSES);
 export type JobStatus = z.infer<typeof jobStatusSchema>;
 
 /** The states a job never leaves once it has reached one of them. */

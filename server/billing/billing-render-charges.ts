@@ -1,3 +1,4 @@
+import type { Tx } from '../db/index.ts';
 import type { RenderCharges } from '../renders/render-charges.ts';
 import type { BillingService } from './billing-service.ts';
 
@@ -12,13 +13,11 @@ export const renderChargeKey = (renderId: string) => `render:${renderId}`;
 export class BillingRenderCharges implements RenderCharges {
   constructor(private readonly billing: BillingService) {}
 
-  async chargeForRender(input: {
-    workspaceId: string;
-    userId: string;
-    renderId: string;
-    durationSec: number;
-  }): Promise<void> {
-    await this.billing.charge({
+  async chargeForRender(
+    tx: Tx,
+    input: { workspaceId: string; userId: string; renderId: string; durationSec: number },
+  ): Promise<void> {
+    await this.billing.chargeIn(tx, {
       workspaceId: input.workspaceId,
       userId: input.userId,
       operation: 'render',
@@ -28,8 +27,11 @@ export class BillingRenderCharges implements RenderCharges {
     });
   }
 
-  async refundRender(input: { renderId: string; reason: 'failed' | 'cancelled' }): Promise<void> {
-    await this.billing.refundByReference({
+  async refundRender(
+    tx: Tx,
+    input: { renderId: string; reason: 'failed' | 'cancelled' },
+  ): Promise<void> {
+    await this.billing.refundByReferenceIn(tx, {
       operation: 'render',
       reference: input.renderId,
       reason: `render ${input.reason}`,

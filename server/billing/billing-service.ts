@@ -8,6 +8,7 @@ import type {
 import type { Db, Tx } from '../db/index.ts';
 import { tables } from '../db/index.ts';
 import { badRequest, notFound } from '../errors.ts';
+import { invalidCursor } from '../pagination.ts';
 import type { WorkspaceService } from '../workspaces/workspace-service.ts';
 import { idempotencyConflict } from './billing-errors.ts';
 import type { BillingSettings } from './billing-settings.ts';
@@ -126,52 +127,58 @@ export class BillingService {
    * used for something else. A free operation (price 0) posts nothing.
    */
   async charge(input: ChargeInput): Promise<ChargeResult> {
+    return this.#db.transaction((tx) => this.chargeIn(tx, input));
+  }
+
+  /**
+   * {@link charge} inside the caller's transaction, so that what is paid for (a render row,
+   * its outbox entry) and the charge commit together or not at all.
+   */
+  async chargeIn(tx: Tx, input: ChargeInput): Promise<ChargeResult> {
     const { credits, units } = this.quote(input.operation, input);
     const now = this.#now();
-    return this.#db.transaction(async (tx) => {
-      const wallet = await lockWallet(tx, input.workspaceId, now);
-      if (!wallet) throw notFound('Workspace');
-      const existing = await findEntryByKey(tx, input.workspaceId, input.idempotencyKey);
-      if (existing) {
-        const same =
-          existing.kind === 'charge' &&
-          existing.operation === input.operation &&
-          existing.amount === -credits &&
-          existing.reference === input.reference;
-        if (!same) throw idempotencyConflict(input.idempotencyKey);
-        return { transaction: toTransaction(existing), balance: wallet.balance, duplicate: true };
+    const wallet = await lockWallet(tx, input.workspaceId, now);
+    if (!wallet) throw notFound('Workspace');
+    const existing = await findEntryByKey(tx, input.workspaceId, input.idempotencyKey);
+    if (existing) {
+      const same =
+        existing.kind === 'charge' &&
+        existing.operation === input.operation &&
+        existing.amount === -credits &&
+        existing.reference === input.reference;
+      if (!same) throw idempotencyConflict(input.idempotencyKey);
+      return { transaction: toTransaction(existing), balance: wallet.balance, duplicate: true };
+    }
+    if (credits === 0) {
+      // Nothing to post: the ledger holds no zero entries.
+      return {
+        transaction: toTransaction(freeEntry(input, units, wallet.balance, now)),
+        balance: wallet.balance,
+        duplicate: false,
+      };
+    }
+    const row = await appendEntry(
+      tx,
+      wallet,
+      {
+        kind: 'charge',
+        amount: -credits,
+        userId: input.userId,
+        operation: input.operation,
+        units,
+        reference: input.reference,
+        idempotencyKey: input.idempotencyKey,
+        description: input.description ?? describeCharge(input.operation, units),
+      },
+      now,
+    ).catch((error: unknown) => {
+      // The 402 says what the operation costs and what the wallet holds.
+      if (isInsufficient(error)) {
+        Object.assign(error.details as object, { operation: input.operation, units });
       }
-      if (credits === 0) {
-        // Nothing to post: the ledger holds no zero entries.
-        return {
-          transaction: toTransaction(freeEntry(input, units, wallet.balance, now)),
-          balance: wallet.balance,
-          duplicate: false,
-        };
-      }
-      const row = await appendEntry(
-        tx,
-        wallet,
-        {
-          kind: 'charge',
-          amount: -credits,
-          userId: input.userId,
-          operation: input.operation,
-          units,
-          reference: input.reference,
-          idempotencyKey: input.idempotencyKey,
-          description: input.description ?? describeCharge(input.operation, units),
-        },
-        now,
-      ).catch((error: unknown) => {
-        // The 402 says what the operation costs and what the wallet holds.
-        if (isInsufficient(error)) {
-          Object.assign(error.details as object, { operation: input.operation, units });
-        }
-        throw error;
-      });
-      return { transaction: toTransaction(row), balance: wallet.balance, duplicate: false };
+      throw error;
     });
+    return { transaction: toTransaction(row), balance: wallet.balance, duplicate: false };
   }
 
   /**
@@ -202,23 +209,32 @@ export class BillingService {
     reference: string;
     reason: string;
   }): Promise<RefundResult> {
+    return this.#db.transaction((tx) => this.refundByReferenceIn(tx, input));
+  }
+
+  /**
+   * {@link refundByReference} inside the caller's transaction: a render's final `failed` state
+   * and its refund commit together, so neither can exist without the other.
+   */
+  async refundByReferenceIn(
+    tx: Tx,
+    input: { operation: Operation; reference: string; reason: string },
+  ): Promise<RefundResult> {
     const now = this.#now();
-    return this.#db.transaction(async (tx) => {
-      const [charge] = await tx
-        .select()
-        .from(tables.creditLedger)
-        .where(
-          and(
-            eq(tables.creditLedger.reference, input.reference),
-            eq(tables.creditLedger.kind, 'charge'),
-            eq(tables.creditLedger.operation, input.operation),
-          ),
-        )
-        .orderBy(desc(tables.creditLedger.seq))
-        .limit(1);
-      if (!charge) return { transaction: null, duplicate: false };
-      return this.#refundCharge(tx, charge, input.reason, null, now);
-    });
+    const [charge] = await tx
+      .select()
+      .from(tables.creditLedger)
+      .where(
+        and(
+          eq(tables.creditLedger.reference, input.reference),
+          eq(tables.creditLedger.kind, 'charge'),
+          eq(tables.creditLedger.operation, input.operation),
+        ),
+      )
+      .orderBy(desc(tables.creditLedger.seq))
+      .limit(1);
+    if (!charge) return { transaction: null, duplicate: false };
+    return this.#refundCharge(tx, charge, input.reason, null, now);
   }
 
   async #refundCharge(
@@ -473,12 +489,10 @@ function encodeSeqCursor(seq: number): string {
   return Buffer.from(`ledger:${seq}`).toString('base64url');
 }
 
+/** The ledger `seq` a cursor of `encodeSeqCursor` names; anything else is a 400 naming `cursor`. */
 function decodeSeqCursor(cursor: string): number {
-  const match = /^ledger:(\d{1,18})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
-  if (!match) {
-    throw badRequest('cursor: not a cursor this API returned', [
-      { path: ['cursor'], message: 'invalid cursor' },
-    ]);
-  }
-  return Number(match[1]);
+  const match = /^ledger:(\d{1,16})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
+  const seq = match ? Number(match[1]) : Number.NaN;
+  if (!Number.isSafeInteger(seq)) throw invalidCursor();
+  return seq;
 }

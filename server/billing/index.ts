@@ -22,4 +22,4 @@ export {
 } from './billing-settings.ts';
 export { StripeCheckout, type StripeCheckoutOptions } from './stripe-checkout.ts';
 export { StripeWebhookInbox, type StripeWebhookInboxOptions } from './stripe-webhook-inbox.ts';
-export { type ClosableRenderCharges, openWorkerRenderCharges } from './worker-render-charges.ts';
+export { workerRenderCharges } from './worker-render-charges.ts';

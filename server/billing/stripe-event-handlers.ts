@@ -31,11 +31,22 @@ export interface HandlerContext {
   onUnrecovered(workspaceId: string, credits: number, paymentKey: string): void;
 }
 
+/**
+ * Latest `created` accepted, in Unix seconds: 9999-12-31T23:59:59Z. Stripe sends the time the
+ * event happened; beyond this the conversion to a timestamp overflows (a JS Date ends in the
+ * year 275760, a Postgres timestamp in 294276), which was a 500 for a correctly signed body.
+ */
+const MAX_EVENT_CREATED = 253_402_300_799;
+
 /** A verified event as stored in the inbox; only the fields billing reads are checked. */
 export const storedEventSchema = z.looseObject({
-  id: z.string(),
-  type: z.string(),
-  created: z.number(),
+  id: z.string().min(1).max(255),
+  type: z.string().min(1).max(255),
+  created: z
+    .number()
+    .int({ error: 'must be Unix seconds (an integer)' })
+    .min(0, { error: 'must be Unix seconds, not before 1970' })
+    .max(MAX_EVENT_CREATED, { error: 'must be Unix seconds before the year 10000' }),
   data: z.looseObject({ object: z.looseObject({ id: z.string().optional() }) }),
 });
 export type StoredEvent = z.infer<typeof storedEventSchema>;

@@ -115,7 +115,18 @@ export class StripeWebhookInbox {
       throw invalidSignature((error as Error).message);
     }
     const parsed = storedEventSchema.safeParse(verified);
-    if (!parsed.success) throw badRequest('body: signed, but not a Stripe event');
+    if (!parsed.success) {
+      const fields = parsed.error.issues
+        .slice(0, 5)
+        .map((issue) => `${issue.path.join('.') || 'body'}: ${issue.message}`)
+        .join('; ');
+      throw badRequest(`Invalid body: signed, but not a Stripe event we can store: ${fields}`);
+    }
+    // The payload is stored as jsonb, which cannot hold U+0000 anywhere (keys included).
+    const nul = pathOfNul(verified);
+    if (nul !== undefined) {
+      throw badRequest(`Invalid body: ${nul || 'body'}: must not contain U+0000 (NUL)`);
+    }
     const event = parsed.data;
     const now = this.#options.now();
     const handled = HANDLED_EVENT_TYPES.has(event.type);
@@ -298,4 +309,25 @@ export class StripeWebhookInbox {
       if (this.#queue.length > 0) this.#drain();
     });
   }
+}
+
+/**
+ * The dotted path of the first string or key under `value` holding a NUL, else undefined.
+ * Iterative: a signed body may nest deeper than the call stack.
+ */
+function pathOfNul(value: unknown): string | undefined {
+  const pending: Array<[unknown, string]> = [[value, '']];
+  for (let next = pending.pop(); next; next = pending.pop()) {
+    const [item, path] = next;
+    if (typeof item === 'string') {
+      if (item.includes('\u0000')) return path;
+    } else if (typeof item === 'object' && item !== null) {
+      for (const [key, child] of Object.entries(item)) {
+        const childPath = path ? `${path}.${key}` : key;
+        if (key.includes('\u0000')) return childPath;
+        pending.push([child, childPath]);
+      }
+    }
+  }
+  return undefined;
 }

@@ -1,35 +1,17 @@
-import { openDatabase } from '../db/index.ts';
+import type { Db } from '../db/index.ts';
 import type { RenderCharges } from '../renders/render-charges.ts';
 import { WorkspaceService } from '../workspaces/workspace-service.ts';
 import { BillingRenderCharges } from './billing-render-charges.ts';
 import { BillingService } from './billing-service.ts';
 import type { BillingSettings } from './billing-settings.ts';
 
-/** Render charges with a connection pool of their own, and `close()` for it. */
-export interface ClosableRenderCharges extends RenderCharges {
-  close(): Promise<void>;
-}
-
 /**
- * Render charges for a standalone render worker, which refunds the renders it ends as failed
- * or cancelled. Two connections: refunds are rare and short, and they must not wait behind
- * the worker's own job writes.
+ * Render charges over a worker's own database handle: the worker refunds the renders it ends
+ * as failed or cancelled in the same transaction as that final state, so it needs billing on
+ * the connection its job store writes through, not a pool of its own.
  */
-export async function openWorkerRenderCharges(options: {
-  databaseUrl: string;
-  settings: BillingSettings;
-}): Promise<ClosableRenderCharges> {
-  const database = await openDatabase({ url: options.databaseUrl, maxConnections: 2 });
-  const charges = new BillingRenderCharges(
-    new BillingService({
-      db: database.db,
-      workspaces: new WorkspaceService(database.db),
-      settings: options.settings,
-    }),
+export function workerRenderCharges(db: Db, settings: BillingSettings): RenderCharges {
+  return new BillingRenderCharges(
+    new BillingService({ db, workspaces: new WorkspaceService(db), settings }),
   );
-  return {
-    chargeForRender: (input) => charges.chargeForRender(input),
-    refundRender: (input) => charges.refundRender(input),
-    close: () => database.close(),
-  };
 }

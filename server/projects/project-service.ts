@@ -5,6 +5,7 @@ import type { Role } from '../../shared/workspaces.ts';
 import type { Db, Tx } from '../db/index.ts';
 import { tables } from '../db/index.ts';
 import { notFound } from '../errors.ts';
+import { addToOutbox } from '../outbox/index.ts';
 import { newestFirst, page } from '../pagination.ts';
 import type { WorkspaceService } from '../workspaces/workspace-service.ts';
 
@@ -28,7 +29,10 @@ function toProject(row: ProjectRow): Project {
  */
 export type ProjectDeleteGuard = (tx: Tx, projectId: string) => Promise<void>;
 
-/** Told after a delete committed, to clean up what lives outside the database. */
+/**
+ * Told after a delete committed (the node's outbox dispatcher is kicked from here); the
+ * clean-up itself is the outbox's `project.deleted` entry, written in the deleting transaction.
+ */
 export type ProjectDeletedListener = (deleted: { projectId: string; workspaceId: string }) => void;
 
 /** Projects, always seen through the caller's membership of the project's workspace. */
@@ -122,6 +126,13 @@ export class ProjectService {
       if (!locked) throw notFound('Project');
       for (const guard of this.#deleteGuards) await guard(tx, projectId);
       await tx.delete(tables.projects).where(eq(tables.projects.id, projectId));
+      // Closing its documents and rooms on every node and removing its files follow the
+      // commit through the outbox, so a crash right after it cannot skip them.
+      await addToOutbox(tx, {
+        topic: 'project.deleted',
+        key: projectId,
+        payload: { projectId, workspaceId: project.workspaceId },
+      });
     });
     for (const listener of this.#deletedListeners) {
       listener({ projectId, workspaceId: project.workspaceId });

@@ -1,19 +1,26 @@
-import { and, eq, lte, notInArray, sql } from 'drizzle-orm';
+import { and, eq, inArray, lte, notInArray, sql } from 'drizzle-orm';
 import type { RenderJobStore, RenderOutput } from '../../render-farm/index.ts';
 import { FINAL_JOB_STATUSES, type JobStatus } from '../../shared/job-status.ts';
-import type { Db } from '../db/index.ts';
+import type { Db, Tx } from '../db/index.ts';
 import { renderJobs } from '../db/schema/renders.ts';
+import { addToOutbox } from '../outbox/index.ts';
 import type { RenderCharges } from './render-charges.ts';
 
 export interface DbRenderJobStoreOptions {
   db: Db;
-  /** Refunds a render once it is committed as failed or cancelled. Default: none (free). */
+  /** Refunds a render in the transaction that makes it failed or cancelled. Default: none (free). */
   charges?: RenderCharges | undefined;
-  /** Where a failed refund is reported (the final state stands). Default: stderr. */
-  onError?: ((error: unknown, context: Record<string, unknown>) => void) | undefined;
 }
 
+type RenderJobRow = typeof renderJobs.$inferSelect;
 type RenderJobUpdate = Partial<typeof renderJobs.$inferInsert>;
+
+/** What a render's row looked like when a caller decided to change it (compare-and-set). */
+export interface ObservedRender {
+  id: string;
+  status: JobStatus;
+  attempt: number;
+}
 
 /**
  * {@link RenderJobStore} over the `render_jobs` table. Every write is one fenced statement:
@@ -23,34 +30,26 @@ type RenderJobUpdate = Partial<typeof renderJobs.$inferInsert>;
  *
  * so once attempt n has written, attempts before n cannot, and nothing changes a final job.
  * (`<=` rather than `=` lets an attempt's first write claim the row without a separate step.)
+ * A final `failed` or `cancelled` state and its refund commit in one transaction: no crash
+ * can separate them.
  */
 export class DbRenderJobStore implements RenderJobStore {
   private readonly db: Db;
   private readonly charges: RenderCharges | undefined;
-  private readonly onError: NonNullable<DbRenderJobStoreOptions['onError']>;
 
   constructor(options: DbRenderJobStoreOptions) {
     if (!options?.db) throw new TypeError('DbRenderJobStore: db is required');
     this.db = options.db;
     this.charges = options.charges;
-    this.onError = options.onError ?? ((error, context) => console.error(context, error));
   }
 
-  /**
-   * Gives the charge back after the final `failed`/`cancelled` state is committed. Exactly one
-   * writer commits a final state (the fence), and the refund is idempotent besides.
-   */
-  private async refund(renderId: string, reason: 'failed' | 'cancelled'): Promise<void> {
-    if (!this.charges) return;
-    try {
-      await this.charges.refundRender({ renderId, reason });
-    } catch (error) {
-      this.onError(error, { renderId, reason, what: 'refunding a render' });
-    }
-  }
-
-  private async write(renderId: string, attempt: number, set: RenderJobUpdate): Promise<boolean> {
-    const rows = await this.db
+  private async write(
+    db: Db | Tx,
+    renderId: string,
+    attempt: number,
+    set: RenderJobUpdate,
+  ): Promise<boolean> {
+    const rows = await db
       .update(renderJobs)
       .set({ ...set, attempt, updatedAt: new Date() })
       .where(
@@ -64,8 +63,21 @@ export class DbRenderJobStore implements RenderJobStore {
     return rows.length === 1;
   }
 
+  /** A final state that gives the credits back: the state and the refund commit together. */
+  private finalWithRefund(
+    reason: 'failed' | 'cancelled',
+    renderId: string,
+    change: (tx: Tx) => Promise<boolean>,
+  ): Promise<boolean> {
+    return this.db.transaction(async (tx) => {
+      const written = await change(tx);
+      if (written) await this.charges?.refundRender(tx, { renderId, reason });
+      return written;
+    });
+  }
+
   markRunning(renderId: string, attempt: number): Promise<boolean> {
-    return this.write(renderId, attempt, {
+    return this.write(this.db, renderId, attempt, {
       status: 'running',
       progress: 0,
       startedAt: new Date(),
@@ -73,14 +85,14 @@ export class DbRenderJobStore implements RenderJobStore {
   }
 
   updateProgress(renderId: string, attempt: number, progress: number): Promise<boolean> {
-    return this.write(renderId, attempt, {
+    return this.write(this.db, renderId, attempt, {
       status: 'running',
       progress: Math.min(1, Math.max(0, progress)),
     });
   }
 
   markQueued(renderId: string, attempt: number, error?: string): Promise<boolean> {
-    return this.write(renderId, attempt, {
+    return this.write(this.db, renderId, attempt, {
       status: 'queued',
       progress: 0,
       ...(error !== undefined ? { error } : {}),
@@ -88,7 +100,7 @@ export class DbRenderJobStore implements RenderJobStore {
   }
 
   markCompleted(renderId: string, attempt: number, output: RenderOutput): Promise<boolean> {
-    return this.write(renderId, attempt, {
+    return this.write(this.db, renderId, attempt, {
       status: 'completed',
       progress: 1,
       videoKey: output.videoKey,
@@ -100,43 +112,96 @@ export class DbRenderJobStore implements RenderJobStore {
     });
   }
 
-  async markFailed(renderId: string, attempt: number, error: string): Promise<boolean> {
-    const written = await this.write(renderId, attempt, {
-      status: 'failed',
-      error,
-      finishedAt: new Date(),
-    });
-    if (written) await this.refund(renderId, 'failed');
-    return written;
+  markFailed(renderId: string, attempt: number, error: string): Promise<boolean> {
+    return this.finalWithRefund('failed', renderId, (tx) =>
+      this.write(tx, renderId, attempt, { status: 'failed', error, finishedAt: new Date() }),
+    );
   }
 
-  async markCancelled(renderId: string, attempt: number): Promise<boolean> {
-    const written = await this.write(renderId, attempt, {
-      status: 'cancelled',
-      finishedAt: new Date(),
-    });
-    if (written) await this.refund(renderId, 'cancelled');
-    return written;
+  markCancelled(renderId: string, attempt: number): Promise<boolean> {
+    return this.finalWithRefund('cancelled', renderId, (tx) =>
+      this.write(tx, renderId, attempt, { status: 'cancelled', finishedAt: new Date() }),
+    );
   }
 
   /**
-   * Cancels a render nobody is running (queued, or waiting out a retry's backoff). False when a
-   * worker holds it (the worker writes the final state) or it is final already.
+   * Cancels a render no worker holds: queued, waiting out a retry's backoff, or one the queue
+   * no longer knows (lost in a Redis restart, or dead-lettered before its row was updated).
+   * The caller has established that no worker holds it; `observed` makes the write a
+   * compare-and-set, so a worker that started it meanwhile wins. False when nothing changed.
    */
-  async cancelIfQueued(renderId: string): Promise<boolean> {
-    const rows = await this.db
+  cancelUnheld(observed: ObservedRender): Promise<boolean> {
+    return this.finalWithRefund('cancelled', observed.id, (tx) =>
+      this.compareAndSet(tx, observed, { status: 'cancelled', finishedAt: new Date() }),
+    );
+  }
+
+  /**
+   * Fails a render the queue cannot finish (dead-lettered, past its deadline) and refunds it,
+   * if its row is still as `observed`.
+   */
+  failUnheld(observed: ObservedRender, error: string): Promise<boolean> {
+    return this.finalWithRefund('failed', observed.id, (tx) =>
+      this.compareAndSet(tx, observed, { status: 'failed', error, finishedAt: new Date() }),
+    );
+  }
+
+  /**
+   * Puts a render the queue lost back in line: the row returns to `queued` with attempt 0 (the
+   * new job's deliveries start at 1 again, and the fence lets them write) and an outbox entry
+   * enqueues it, in one transaction. False when the row moved meanwhile.
+   */
+  requeueLost(observed: ObservedRender, reason: string): Promise<boolean> {
+    return this.db.transaction(async (tx) => {
+      const changed = await this.compareAndSet(tx, observed, {
+        status: 'queued',
+        attempt: 0,
+        progress: 0,
+        error: reason,
+      });
+      if (changed) await enqueueRender(tx, observed.id);
+      return changed;
+    });
+  }
+
+  private async compareAndSet(
+    tx: Tx,
+    observed: ObservedRender,
+    set: RenderJobUpdate,
+  ): Promise<boolean> {
+    const rows = await tx
       .update(renderJobs)
-      .set({ status: 'cancelled', updatedAt: new Date(), finishedAt: new Date() })
-      .where(and(eq(renderJobs.id, renderId), eq(renderJobs.status, 'queued')))
+      .set({ ...set, updatedAt: new Date() })
+      .where(
+        and(
+          eq(renderJobs.id, observed.id),
+          eq(renderJobs.status, observed.status),
+          eq(renderJobs.attempt, observed.attempt),
+        ),
+      )
       .returning({ id: renderJobs.id });
-    if (rows.length === 1) await this.refund(renderId, 'cancelled');
     return rows.length === 1;
   }
 
   /** The render's row, or null. */
-  async get(renderId: string): Promise<typeof renderJobs.$inferSelect | null> {
+  async get(renderId: string): Promise<RenderJobRow | null> {
     const [row] = await this.db.select().from(renderJobs).where(eq(renderJobs.id, renderId));
     return row ?? null;
+  }
+
+  /** Renders not in a final state, oldest first: what the reconciler looks at. */
+  unfinished(limit: number, afterId?: string): Promise<RenderJobRow[]> {
+    return this.db
+      .select()
+      .from(renderJobs)
+      .where(
+        and(
+          inArray(renderJobs.status, ['queued', 'running']),
+          afterId ? sql`${renderJobs.id} > ${afterId}` : undefined,
+        ),
+      )
+      .orderBy(renderJobs.id)
+      .limit(limit);
   }
 
   /** How many renders are in each status (tests, health). */
@@ -149,4 +214,9 @@ export class DbRenderJobStore implements RenderJobStore {
       .groupBy(renderJobs.status);
     return Object.fromEntries(rows.map((row) => [row.status, Number(row.count)]));
   }
+}
+
+/** The outbox entry that puts a render on the queue once the transaction that wrote it commits. */
+export function enqueueRender(tx: Tx, renderId: string): Promise<void> {
+  return addToOutbox(tx, { topic: 'render.enqueue', key: renderId, payload: { renderId } });
 }

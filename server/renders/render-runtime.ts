@@ -42,6 +42,10 @@ export interface RenderRuntimeOptions {
   charges?: RenderCharges | undefined;
   /** Queue tuning (tests). */
   queueOptions?: JobQueueOptions | undefined;
+  /** After a submit committed its outbox entry: the node's outbox dispatcher `kick()`. */
+  onCommitted?: (() => void) | undefined;
+  /** The fault suite's crash points at the workers' transitions (server/crash-points.ts). */
+  crashPoint?: ((name: string) => void) | undefined;
 }
 
 export interface RenderRuntime {
@@ -73,6 +77,7 @@ export async function startRenderRuntime(options: RenderRuntimeOptions): Promise
         prefix: renderQueuePrefix(options.redisKeyPrefix),
         // Only a node that runs workers takes jobs, and its pool takes again right away.
         prefetch: options.workers ?? false,
+        logger: log,
         ...options.queueOptions,
       })
     : new MemoryJobQueue<RenderJobData>(options.queueOptions);
@@ -86,16 +91,12 @@ export async function startRenderRuntime(options: RenderRuntimeOptions): Promise
     charges: options.charges,
     findAssets: (projectId, ids) => assets.find(projectId, ids),
     onError,
+    onCommitted: options.onCommitted,
   });
 
   const runWorkers = options.workers ?? !options.redisUrl;
   let pool: RenderWorkerPool | undefined;
   if (runWorkers) {
-    if (!options.redisUrl) {
-      // The in-process queue starts empty: what was queued or running before a restart goes back.
-      const requeued = await renders.requeueUnfinished();
-      if (requeued > 0) log.info({ requeued }, 'unfinished renders queued again');
-    }
     const renderer = new FfmpegRenderer(binaries);
     pool = new RenderWorkerPool({
       queue,
@@ -105,6 +106,7 @@ export async function startRenderRuntime(options: RenderRuntimeOptions): Promise
       storageDir: storage.root,
       concurrency: options.concurrency ?? 1,
       logger: log,
+      ...(options.crashPoint ? { crashPoint: options.crashPoint } : {}),
       ...(options.publisher ? { publisher: options.publisher } : {}),
     });
     pool.on('settled', (event) => log.info(event, 'render settled'));

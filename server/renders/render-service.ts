@@ -1,19 +1,21 @@
 import { randomUUID } from 'node:crypto';
-import { and, eq, inArray } from 'drizzle-orm';
+import { and, eq } from 'drizzle-orm';
 import type { JobQueue, RenderJobData, RoomEventPublisher } from '../../render-farm/index.ts';
+import { isFinalJobStatus } from '../../shared/job-status.ts';
 import {
   MAX_RENDER_SECONDS,
   MAX_SCENE_SECONDS,
   type RenderSpec,
   type RenderWire,
 } from '../../shared/render-spec.ts';
+import { crashPoint } from '../crash-points.ts';
 import type { Db } from '../db/index.ts';
 import { renderJobs } from '../db/schema/renders.ts';
 import { badRequest } from '../errors.ts';
 import { newestFirst, page } from '../pagination.ts';
 import type { AssetRow } from './asset-service.ts';
 import type { RenderCharges } from './render-charges.ts';
-import { DbRenderJobStore } from './render-job-store.ts';
+import { DbRenderJobStore, enqueueRender } from './render-job-store.ts';
 import type { RenderLinks } from './render-links.ts';
 
 export type RenderJobRow = typeof renderJobs.$inferSelect;
@@ -27,8 +29,13 @@ export interface RenderServiceOptions {
   charges?: RenderCharges | undefined;
   /** Looks up the spec's assets of the project, to check them before anything is queued. */
   findAssets?: ((projectId: string, ids: string[]) => Promise<Map<string, AssetRow>>) | undefined;
-  /** Where failed refunds and publishes are reported. */
+  /** Where failed publishes are reported. */
   onError?: ((error: unknown, context: Record<string, unknown>) => void) | undefined;
+  /**
+   * Called after a submit committed its outbox entry: the node's dispatcher `kick()`, so the
+   * job reaches the queue at once. Default: nothing (the dispatcher's sweep finds it).
+   */
+  onCommitted?: (() => void) | undefined;
 }
 
 export interface SubmitRenderInput {
@@ -65,8 +72,9 @@ export function toRenderWire(row: RenderJobRow, links: RenderLinks): RenderWire 
 }
 
 /**
- * Submits, lists and cancels renders: the row first (the source of truth), then the charge,
- * then the queue. What the REST routes call; workers never use it.
+ * Submits, lists and cancels renders: the row (the source of truth), the charge and the
+ * outbox entry in one transaction; the queue follows through the outbox. What the REST
+ * routes call; workers never use it.
  */
 export class RenderService {
   readonly store: DbRenderJobStore;
@@ -76,6 +84,7 @@ export class RenderService {
   private readonly charges: RenderCharges | undefined;
   private readonly findAssets: RenderServiceOptions['findAssets'];
   private readonly onError: NonNullable<RenderServiceOptions['onError']>;
+  private readonly onCommitted: () => void;
 
   constructor(options: RenderServiceOptions) {
     if (!options?.db) throw new TypeError('RenderService: db is required');
@@ -86,40 +95,39 @@ export class RenderService {
     this.charges = options.charges;
     this.findAssets = options.findAssets;
     this.onError = options.onError ?? ((error, context) => console.error(context, error));
-    this.store = new DbRenderJobStore({
-      db: options.db,
-      charges: options.charges,
-      onError: this.onError,
-    });
+    this.onCommitted = options.onCommitted ?? (() => {});
+    this.store = new DbRenderJobStore({ db: options.db, charges: options.charges });
   }
 
   /**
-   * Records a queued render, charges for it and enqueues it; `created` is false for a repeated
-   * idempotency key. A refused charge (402) deletes the row, so nothing is left to run.
+   * Records a queued render, charges for it and asks for it to be enqueued, all in one
+   * transaction: the row, the charge and the outbox entry commit together or not at all, and
+   * the dispatcher puts the job on the queue after the commit (at once on this node, or on a
+   * later sweep of any node if this one dies first). Submitting therefore never waits on Redis.
+   * `created` is false for a repeated idempotency key. A refused charge (402) stores nothing.
    */
   async submit(input: SubmitRenderInput): Promise<{ render: RenderJobRow; created: boolean }> {
     const durationSec = await this.checkAssets(input.projectId, input.spec);
     const id = randomUUID();
     const now = new Date();
-    const inserted = await this.db
-      .insert(renderJobs)
-      .values({
-        id,
-        projectId: input.projectId,
-        workspaceId: input.workspaceId,
-        spec: input.spec,
-        createdAt: now,
-        updatedAt: now,
-        ...(input.createdBy ? { createdBy: input.createdBy } : {}),
-        ...(input.idempotencyKey ? { idempotencyKey: input.idempotencyKey } : {}),
-      })
-      .onConflictDoNothing()
-      .returning();
-    const created = inserted.length === 1;
-    const render =
-      inserted[0] ??
-      (
-        await this.db
+    const { render, created } = await this.db.transaction(async (tx) => {
+      const inserted = await tx
+        .insert(renderJobs)
+        .values({
+          id,
+          projectId: input.projectId,
+          workspaceId: input.workspaceId,
+          spec: input.spec,
+          createdAt: now,
+          updatedAt: now,
+          ...(input.createdBy ? { createdBy: input.createdBy } : {}),
+          ...(input.idempotencyKey ? { idempotencyKey: input.idempotencyKey } : {}),
+        })
+        .onConflictDoNothing()
+        .returning();
+      const first = inserted[0];
+      if (!first) {
+        const [existing] = await tx
           .select()
           .from(renderJobs)
           .where(
@@ -127,45 +135,26 @@ export class RenderService {
               eq(renderJobs.projectId, input.projectId),
               eq(renderJobs.idempotencyKey, input.idempotencyKey ?? ''),
             ),
-          )
-      )[0];
-    if (!render) throw new Error('render insert conflicted but no render was found');
-    if (!created) {
-      // The first submit may have stopped between its row and the queue (a Redis outage):
-      // enqueuing again is harmless (same job id), so a retry with the key heals it.
-      if (render.status === 'queued') await this.enqueue(render);
-      return { render, created };
-    }
-
-    if (this.charges && input.createdBy) {
-      try {
-        await this.charges.chargeForRender({
+          );
+        if (!existing) throw new Error('render insert conflicted but no render was found');
+        return { render: existing, created: false };
+      }
+      if (this.charges && input.createdBy) {
+        await this.charges.chargeForRender(tx, {
           workspaceId: input.workspaceId,
           userId: input.createdBy,
-          renderId: render.id,
+          renderId: first.id,
           durationSec,
         });
-      } catch (error) {
-        // Not queued yet, so deleting the row leaves nothing that could run.
-        await this.db.delete(renderJobs).where(eq(renderJobs.id, render.id));
-        throw error;
       }
-    }
-    await this.enqueue(render);
-    await this.publish(render.projectId, {
-      renderId: render.id,
-      status: 'queued',
-      progress: 0,
+      await enqueueRender(tx, first.id);
+      return { render: first, created: true };
     });
+    if (!created) return { render, created };
+    crashPoint('render.submit.after-commit');
+    this.onCommitted();
+    await this.publish(render.projectId, { renderId: render.id, status: 'queued', progress: 0 });
     return { render, created };
-  }
-
-  private async enqueue(render: RenderJobRow): Promise<void> {
-    // The job id is the render's id: enqueuing twice is harmless.
-    await this.queue.add(
-      { renderId: render.id, projectId: render.projectId, spec: render.spec },
-      { jobId: render.id },
-    );
   }
 
   /**
@@ -247,36 +236,19 @@ export class RenderService {
   }
 
   /**
-   * Requests a cancel. A render nobody runs is cancelled here; a running one is stopped by its
-   * worker (within a second), which writes the final state. Returns the render as it is now.
+   * Requests a cancel. A running render is stopped by its worker (within a second), which
+   * writes the final state and the refund. One no worker holds — waiting, backing off, or
+   * unknown to the queue (lost in a Redis restart, dead-lettered, not yet dispatched from the
+   * outbox) — is cancelled and refunded here. Returns the render as it is now.
    */
   async cancel(renderId: string): Promise<RenderJobRow | null> {
+    const row = await this.store.get(renderId);
+    if (!row || isFinalJobStatus(row.status)) return row;
     const result = await this.queue.cancel(renderId);
-    if (result !== 'signalled' && (await this.store.cancelIfQueued(renderId))) {
-      const row = await this.store.get(renderId);
-      if (row) {
-        await this.publish(row.projectId, {
-          renderId,
-          status: 'cancelled',
-          progress: row.progress,
-        });
-      }
+    if (result !== 'signalled' && (await this.store.cancelUnheld(row))) {
+      await this.publish(row.projectId, { renderId, status: 'cancelled', progress: row.progress });
     }
     return this.store.get(renderId);
-  }
-
-  /**
-   * Embedded mode only (the in-process queue forgets its jobs when the process stops): puts
-   * every render that was queued or running back into the queue as a fresh job.
-   */
-  async requeueUnfinished(): Promise<number> {
-    const rows = await this.db
-      .update(renderJobs)
-      .set({ status: 'queued', attempt: 0, progress: 0, updatedAt: new Date() })
-      .where(inArray(renderJobs.status, ['queued', 'running']))
-      .returning();
-    for (const row of rows) await this.enqueue(row);
-    return rows.length;
   }
 
   private async publish(

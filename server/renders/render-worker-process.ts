@@ -8,9 +8,9 @@ import {
   RenderWorkerPool,
   renderQueuePrefix,
 } from '../../render-farm/index.ts';
+import { type BillingSettings, workerRenderCharges } from '../billing/index.ts';
 import { openDatabase } from '../db/index.ts';
 import { DbAssetResolver } from './db-asset-resolver.ts';
-import type { RenderCharges } from './render-charges.ts';
 import { DbRenderJobStore } from './render-job-store.ts';
 
 export interface RenderWorkerProcessOptions {
@@ -27,8 +27,13 @@ export interface RenderWorkerProcessOptions {
    * to the hub's stream under the same prefix. Default `reelroom`; tests use their own.
    */
   redisKeyPrefix?: string | undefined;
-  /** Refunds renders this worker ends as failed or cancelled. Default: none. */
-  charges?: RenderCharges | undefined;
+  /**
+   * Prices and grants: this worker refunds the renders it ends as failed or cancelled, in the
+   * transaction of that final state. Absent: renders are free (no refunds).
+   */
+  billing?: BillingSettings | undefined;
+  /** The fault suite's crash points (server/crash-points.ts). Default: none. */
+  crashPoint?: ((name: string) => void) | undefined;
   queueOptions?: JobQueueOptions;
   /** Heart-beat interval of held jobs. Default: the pool's. */
   heartbeatIntervalMs?: number;
@@ -59,11 +64,13 @@ export async function startRenderWorkerProcess(
     prefix: renderQueuePrefix(options.redisKeyPrefix),
     // The pool takes again as soon as a job completes: fetch the next one with the completion.
     prefetch: true,
+    logger: options.logger,
     ...options.queueOptions,
   });
   const publisher = new RedisRoomEmitter({
     redis: { url: options.redisUrl },
     ...(options.redisKeyPrefix ? { keyPrefix: options.redisKeyPrefix } : {}),
+    logger: options.logger,
   });
   const renderer = new FfmpegRenderer({
     ...(options.ffmpegPath ? { ffmpegPath: options.ffmpegPath } : {}),
@@ -74,9 +81,7 @@ export async function startRenderWorkerProcess(
     queue,
     store: new DbRenderJobStore({
       db: database.db,
-      charges: options.charges,
-      onError: (error, context) =>
-        options.logger.error({ err: error, ...context }, 'render bookkeeping failed'),
+      charges: options.billing ? workerRenderCharges(database.db, options.billing) : undefined,
     }),
     assets: new DbAssetResolver({ db: database.db, storageDir: options.storageDir }),
     renderer,
@@ -85,6 +90,7 @@ export async function startRenderWorkerProcess(
     concurrency: options.concurrency,
     logger: options.logger,
     ...(options.heartbeatIntervalMs ? { heartbeatIntervalMs: options.heartbeatIntervalMs } : {}),
+    ...(options.crashPoint ? { crashPoint: options.crashPoint } : {}),
   });
   pool.on('settled', (event) => options.logger.info(event, 'render settled'));
   pool.start();

@@ -1,11 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { MemoryJobQueue, type RenderJobData } from '../../render-farm/index.ts';
-import type { Database } from '../../server/db/index.ts';
+import type { Database, Tx } from '../../server/db/index.ts';
 import { users } from '../../server/db/schema/index.ts';
 import { ApiError } from '../../server/errors.ts';
-import { DbRenderJobStore, type RenderCharges, RenderService } from '../../server/renders/index.ts';
+import {
+  DbRenderJobStore,
+  type RenderCharges,
+  renderReconcilePass,
+} from '../../server/renders/index.ts';
 import { databaseBackends } from '../support/databases.ts';
+import { composeRenders as composeWithOutbox } from './compose-renders.ts';
 import { seedProject } from './seed.ts';
 
 const spec = {
@@ -17,20 +21,26 @@ const spec = {
 };
 const output = { videoKey: 'v.mp4', thumbnailKey: 't.png', durationSec: 1, bytes: 10 };
 
-const opened: Database[] = [];
+const opened: Array<{ close(): Promise<void> }> = [];
 afterEach(async () => {
-  for (const database of opened.splice(0)) await database.close();
+  for (const resource of opened.splice(0).reverse()) await resource.close();
 });
+
+/** A render service as a node composes it, closed after the test. */
+function composeRenders(database: Database, charges?: RenderCharges) {
+  const composed = composeWithOutbox({ db: database.db, ...(charges ? { charges } : {}) });
+  opened.push(composed);
+  return composed;
+}
 
 describe.each(databaseBackends)('render job store ($name)', (backend) => {
   async function setup() {
     const database = await backend.open();
     opened.push(database);
-    const queue = new MemoryJobQueue<RenderJobData>();
-    const service = new RenderService({ db: database.db, queue });
+    const { queue, service, dispatched } = composeRenders(database);
     const { projectId, workspaceId } = await seedProject(database.db);
     const store = new DbRenderJobStore({ db: database.db });
-    return { database, service, store, queue, projectId, workspaceId };
+    return { database, service, store, queue, dispatched, projectId, workspaceId };
   }
 
   it('fences writes by attempt: a taken-over attempt cannot write, a final state is kept', async () => {
@@ -57,20 +67,22 @@ describe.each(databaseBackends)('render job store ($name)', (backend) => {
   });
 
   it('returns the first render for a repeated idempotency key of the same project', async () => {
-    const { service, queue, projectId, workspaceId } = await setup();
+    const { service, queue, dispatched, projectId, workspaceId } = await setup();
     const first = await service.submit({ projectId, workspaceId, spec, idempotencyKey: 'k' });
     const again = await service.submit({ projectId, workspaceId, spec, idempotencyKey: 'k' });
     expect(first.created).toBe(true);
     expect(again).toMatchObject({ created: false, render: { id: first.render.id } });
     const other = await service.submit({ projectId, workspaceId, spec, idempotencyKey: 'k2' });
     expect(other.render.id).not.toBe(first.render.id);
+    await dispatched();
     expect((await queue.getJob(first.render.id))?.state).toBe('waiting');
   });
 
   it('cancels a queued render at once, and leaves a running one to its worker', async () => {
-    const { service, store, queue, projectId, workspaceId } = await setup();
+    const { service, store, queue, dispatched, projectId, workspaceId } = await setup();
     const { render: queued } = await service.submit({ projectId, workspaceId, spec });
     const { render: running } = await service.submit({ projectId, workspaceId, spec });
+    await dispatched();
     const lease = await queue.take('w');
     expect(lease?.jobId).toBe(queued.id);
     const next = await queue.take('w');
@@ -83,42 +95,59 @@ describe.each(databaseBackends)('render job store ($name)', (backend) => {
     expect((await service.cancel(queued.id))?.status).toBe('cancelled');
   });
   it('queues unfinished renders again after an embedded restart (the in-process queue forgot them)', async () => {
-    const { database, service, store, projectId, workspaceId } = await setup();
+    const { database, service, store, dispatched, projectId, workspaceId } = await setup();
     const { render: running } = await service.submit({ projectId, workspaceId, spec });
     const { render: waiting } = await service.submit({ projectId, workspaceId, spec });
     const { render: done } = await service.submit({ projectId, workspaceId, spec });
+    await dispatched();
     expect(await store.markRunning(running.id, 3)).toBe(true);
     expect(await store.markRunning(done.id, 1)).toBe(true);
     expect(await store.markCompleted(done.id, 1, output)).toBe(true);
 
-    const restarted = new MemoryJobQueue<RenderJobData>();
-    const after = new RenderService({ db: database.db, queue: restarted });
-    expect(await after.requeueUnfinished()).toBe(2);
-    const taken = [await restarted.take('w'), await restarted.take('w')];
+    // The restarted node: a new, empty in-process queue, and its reconciler's first pass.
+    const after = composeRenders(database);
+    const pass = renderReconcilePass({
+      db: database.db,
+      store: after.service.store,
+      queue: after.queue,
+      graceMs: 0,
+    });
+    const repairs = await pass.run(new Date());
+    expect(repairs.map((repair) => [repair.id, repair.action]).sort()).toEqual(
+      [
+        [running.id, 'requeued'],
+        [waiting.id, 'requeued'],
+      ].sort(),
+    );
+    await after.dispatched();
+    const taken = [await after.queue.take('w'), await after.queue.take('w')];
     expect(new Set(taken.map((lease) => lease?.jobId))).toEqual(new Set([running.id, waiting.id]));
     // Attempts start again at 1 on the new queue, and the fence lets them write.
     for (const lease of taken)
       expect(await store.markRunning(lease!.jobId, lease!.attempt)).toBe(true);
-    expect(await restarted.take('w', { blockMs: 50 })).toBeNull();
+    expect(await after.queue.take('w', { blockMs: 50 })).toBeNull();
+    // A second pass finds nothing to repair: every unfinished render is known to the queue.
+    expect(await pass.run(new Date())).toEqual([]);
   });
 
   it('charges before queuing: a refused charge leaves no render and no job', async () => {
-    const { database, queue, projectId, workspaceId } = await setup();
+    const { database, projectId, workspaceId } = await setup();
     const charges = new RecordingCharges({ refuse: true });
-    const service = new RenderService({ db: database.db, queue, charges });
+    const { service, queue, dispatched } = composeRenders(database, charges);
     const userId = await seedUser(database);
     await expect(
       service.submit({ projectId, workspaceId, spec, createdBy: userId }),
     ).rejects.toMatchObject({ status: 402 });
     expect(charges.charged).toHaveLength(1);
     expect((await service.list(projectId, { limit: 10 })).items).toEqual([]);
+    await dispatched();
     expect(await queue.getJob(charges.charged[0]!)).toBeNull();
   });
 
   it('refunds once, after the final failed or cancelled state is written, never a completed one', async () => {
-    const { database, queue, projectId, workspaceId } = await setup();
+    const { database, projectId, workspaceId } = await setup();
     const charges = new RecordingCharges();
-    const service = new RenderService({ db: database.db, queue, charges });
+    const { service } = composeRenders(database, charges);
     const userId = await seedUser(database);
     const submit = async () =>
       (await service.submit({ projectId, workspaceId, spec, createdBy: userId })).render.id;
@@ -147,11 +176,11 @@ class RecordingCharges implements RenderCharges {
   readonly charged: string[] = [];
   readonly refunded: Array<{ renderId: string; reason: string }> = [];
   constructor(private readonly options: { refuse?: boolean } = {}) {}
-  async chargeForRender(input: { renderId: string }): Promise<void> {
+  async chargeForRender(_tx: Tx, input: { renderId: string }): Promise<void> {
     this.charged.push(input.renderId);
     if (this.options.refuse) throw new ApiError(402, 'insufficient_credits', 'short wallet');
   }
-  async refundRender(input: { renderId: string; reason: 'failed' | 'cancelled' }) {
+  async refundRender(_tx: Tx, input: { renderId: string; reason: 'failed' | 'cancelled' }) {
     this.refunded.push(input);
   }
 }

@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { RedisJobQueue, type RenderJobData, renderQueuePrefix } from '../../render-farm/index.ts';
-import { RenderService } from '../../server/renders/index.ts';
 import { type RenderSpecInput, renderSpecSchema } from '../../shared/render-spec.ts';
 import { openTestPostgres } from '../support/databases.ts';
 import { TEST_REDIS_URL } from '../support/services.ts';
+import { composeRenders } from './compose-renders.ts';
 import { describeMp4, isAlive } from './media.ts';
 import { seedProject } from './seed.ts';
 import { processesMatching, startWorker, type WorkerProcess } from './worker-processes.ts';
@@ -28,10 +28,12 @@ async function setup() {
     url: TEST_REDIS_URL,
     prefix: renderQueuePrefix(redisKeyPrefix),
   });
-  const service = new RenderService({ db: database.db, queue });
+  const renders = composeRenders({ db: database.db, queue });
+  const service = renders.service;
   const workers: WorkerProcess[] = [];
   cleanups.push(async () => {
     await Promise.all(workers.map((worker) => worker.killHard()));
+    await renders.close();
     await queue.destroy();
     await queue.close();
     await database.close();

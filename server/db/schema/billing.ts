@@ -13,18 +13,12 @@ import {
   unique,
   uuid,
 } from 'drizzle-orm/pg-core';
+import { LEDGER_KINDS } from '../../../shared/billing.ts';
 import { users } from './accounts.ts';
 import { workspaces } from './workspaces.ts';
 
-export const ledgerKind = pgEnum('ledger_kind', [
-  'signup_bonus',
-  'daily_bonus',
-  'purchase',
-  'subscription_credit',
-  'charge',
-  'refund',
-  'payment_refund',
-]);
+/** Built from the contract's ledger kinds (shared/billing.ts). */
+export const ledgerKind = pgEnum('ledger_kind', LEDGER_KINDS);
 
 /**
  * One wallet per workspace. `balance` always equals the sum of the workspace's ledger entries:

@@ -11,18 +11,13 @@ import {
   uniqueIndex,
   uuid,
 } from 'drizzle-orm/pg-core';
+import { JOB_STATUSES } from '../../../shared/job-status.ts';
 import type { RenderSpec } from '../../../shared/render-spec.ts';
 import { users } from './accounts.ts';
 import { projects, workspaces } from './workspaces.ts';
 
-/** The wire contract's job statuses (shared/job-status.ts). */
-export const renderStatus = pgEnum('render_status', [
-  'queued',
-  'running',
-  'completed',
-  'failed',
-  'cancelled',
-]);
+/** Built from the wire contract's job statuses (shared/job-status.ts), never written twice. */
+export const renderStatus = pgEnum('render_status', JOB_STATUSES);
 
 /**
  * Render jobs: the source of truth for a render's status. `attempt` is the queue's delivery
@@ -63,7 +58,8 @@ export const renderJobs = pgTable(
   ],
 );
 
-export const assetKind = pgEnum('asset_kind', ['image', 'audio']);
+/** Uploads are images and audio; pipeline steps also make WebVTT subtitles and script text. */
+export const assetKind = pgEnum('asset_kind', ['image', 'audio', 'subtitles', 'script']);
 
 /** Uploaded images and audio of a project; the type is decided from the content. */
 export const assets = pgTable(
@@ -83,6 +79,15 @@ export const assets = pgTable(
     height: integer('height'),
     createdBy: uuid('created_by').references(() => users.id, { onDelete: 'set null' }),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    /** What made it: null for an upload, else the pipeline step (`voiceover`, `thumbnail`, ...). */
+    source: text('source'),
+    /** A pipeline voice-over's cache key (narration, engine, voice, settings): reused, never made twice. */
+    cacheKey: text('cache_key'),
+    /** What a step knows of its file (a voice-over's sentence timings). */
+    meta: jsonb('meta').$type<Record<string, unknown>>(),
   },
-  (table) => [index('assets_project_created_idx').on(table.projectId, table.createdAt, table.id)],
+  (table) => [
+    index('assets_project_created_idx').on(table.projectId, table.createdAt, table.id),
+    index('assets_project_cache_key_idx').on(table.projectId, table.cacheKey),
+  ],
 );

@@ -1,0 +1,6 @@
+export {
+  type ReconcilePass,
+  Reconciler,
+  type ReconcilerOptions,
+  type Repair,
+} from './reconciler.ts';
