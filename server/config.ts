@@ -78,11 +78,32 @@ const environmentSchema = z.object({
   GOOGLE_CLIENT_ID: optionalString,
   GOOGLE_CLIENT_SECRET: optionalString,
   GOOGLE_API_BASE: optionalUrl,
+  /** The bearer token `GET /metrics` requires; absent: `/metrics` is open (keep it internal). */
+  METRICS_TOKEN: optionalString,
   FFMPEG_PATH: optionalPath,
   FFPROBE_PATH: optionalPath,
   RENDER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(1),
   /** Seconds a SIGTERM waits for in-flight requests before closing anyway. */
   SHUTDOWN_GRACE_SECONDS: z.coerce.number().min(0).max(600).default(10),
+  /**
+   * Hours a render or pipeline step may stay unfinished before the reconciler fails and
+   * refunds it (a job no worker can finish must not hold its credits forever).
+   */
+  JOB_DEADLINE_HOURS: z.coerce.number().min(0.001).max(24 * 30).default(6),
+  /** Seconds between two reconciler passes over unfinished jobs. */
+  RECONCILE_INTERVAL_SECONDS: z.coerce.number().min(0.05).max(3600).default(30),
+  /**
+   * Seconds a standalone worker's render lease lasts without a heart-beat before another
+   * worker takes the job over (a dead worker's renders resume after about this long).
+   */
+  RENDER_LEASE_SECONDS: z.coerce.number().min(0.5).max(3600).default(30),
+  /**
+   * Seconds an outbox entry stays with the dispatcher that claimed it before any other may
+   * carry it out again (what a node that died mid-pass held comes back after this long).
+   */
+  OUTBOX_LEASE_SECONDS: z.coerce.number().min(0.5).max(3600).default(30),
+  /** Test only: crash points to arm (server/crash-points.ts); never set in production. */
+  REELROOM_CRASH_POINTS: commaList.optional(),
 });
 
 export type Environment = z.input<typeof environmentSchema>;
@@ -120,10 +141,22 @@ export interface Config {
     clientSecret: string | undefined;
     apiBase: string | undefined;
   };
+  /** METRICS_TOKEN: the bearer token of `/metrics`; absent: open. */
+  metricsToken: string | undefined;
   ffmpegPath: string | undefined;
   ffprobePath: string | undefined;
   renderConcurrency: number;
   shutdownGraceMs: number;
+  /** JOB_DEADLINE_HOURS in ms. */
+  jobDeadlineMs: number;
+  /** RECONCILE_INTERVAL_SECONDS in ms. */
+  reconcileIntervalMs: number;
+  /** RENDER_LEASE_SECONDS in ms (standalone workers). */
+  renderLeaseMs: number;
+  /** OUTBOX_LEASE_SECONDS in ms. */
+  outboxLeaseMs: number;
+  /** REELROOM_CRASH_POINTS (tests only). */
+  crashPoints: string[];
 }
 
 /** The coach's settings (COACH_* and the provider keys); see `server/coach/coach-settings.ts`. */
@@ -209,6 +242,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       clientSecret: e.GOOGLE_CLIENT_SECRET,
       apiBase: e.GOOGLE_API_BASE,
     },
+    metricsToken: e.METRICS_TOKEN,
     // FFMPEG_PATH, else the PATH, else the npm-shipped build: resolved here, where the
     // environment is read.
     ...resolveFfmpegBinaries({
@@ -218,6 +252,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     }),
     renderConcurrency: e.RENDER_CONCURRENCY,
     shutdownGraceMs: e.SHUTDOWN_GRACE_SECONDS * 1000,
+    jobDeadlineMs: e.JOB_DEADLINE_HOURS * 3600_000,
+    reconcileIntervalMs: e.RECONCILE_INTERVAL_SECONDS * 1000,
+    renderLeaseMs: e.RENDER_LEASE_SECONDS * 1000,
+    outboxLeaseMs: e.OUTBOX_LEASE_SECONDS * 1000,
+    crashPoints: e.REELROOM_CRASH_POINTS ?? [],
   };
 }
 

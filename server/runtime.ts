@@ -2,31 +2,54 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createAdaptorServer } from '@hono/node-server';
 import type { Logger } from 'pino';
-import { createClient, type RedisClientType } from 'redis';
-import { attachRealtime, type Realtime, type RealtimeOptions } from '../realtime/index.ts';
+import type { RedisClientType } from 'redis';
+import {
+  attachRealtime,
+  closeRedisClient,
+  createRedisClient,
+  type Realtime,
+  type RealtimeOptions,
+} from '../realtime/index.ts';
+import {
+  type JobQueue,
+  type JobQueueOptions,
+  MemoryJobQueue,
+  RedisJobQueue,
+} from '../render-farm/index.ts';
+import { yjsDocName } from '../shared/yjs-docs.ts';
 import { AccessTokens } from './auth/access-tokens.ts';
 import { AccountService } from './auth/account-service.ts';
-import { LoginLimiter } from './auth/login-limiter.ts';
+import { type LoginLimits, LoginLimiter } from './auth/login-limiter.ts';
 import { RefreshTokens } from './auth/refresh-tokens.ts';
+import { SignupLimiter, type SignupLimits } from './auth/signup-limiter.ts';
 import { Billing, type BillingSettings } from './billing/index.ts';
 import {
+  COACH_REPLY_QUEUE_DEFAULTS,
+  type CoachReplyJob,
+  type CoachReplyTuning,
   CoachService,
   coachChatHooks,
+  coachReplyQueuePrefix,
   createCoachProvider,
   PlanTemplates,
   PriceTable,
-  RedisReplyLock,
   resolveCoachConfig,
 } from './coach/index.ts';
 import type { Config } from './config.ts';
 import { type Database, openDatabase } from './db/index.ts';
+import { crashPoint } from './crash-points.ts';
 import { createApp } from './http/app.ts';
+import { MeasuredDocumentStore, Metrics } from './metrics/index.ts';
+import { OutboxDispatcher } from './outbox/index.ts';
+import { Reconciler } from './reconciler/index.ts';
 import { ProjectService } from './projects/project-service.ts';
 import { RealtimeAccess, YjsDocumentStore } from './realtime/index.ts';
 import { refuseWhileRendering, removeProjectFiles } from './renders/project-cleanup.ts';
 import { RenderLinks } from './renders/render-links.ts';
+import { enqueueRenderHandler, renderReconcilePass } from './renders/index.ts';
 import { startRenderRuntime } from './renders/render-runtime.ts';
 import type { Services } from './services.ts';
+import { MemberLimiter, type MemberLimits } from './workspaces/member-limiter.ts';
 import { WorkspaceService } from './workspaces/workspace-service.ts';
 
 /** What a running node needs from the configuration. Tests pass these directly. */
@@ -43,6 +66,24 @@ export type RuntimeConfig = Pick<
 > & {
   /** Origins allowed for browsers (CORS_ORIGINS); absent: same origin only. */
   corsOrigins?: string[] | undefined;
+  /** Abuse limits (signups per IP, logins, member additions); absent: each limiter's defaults. */
+  limits?: {
+    signup?: Partial<SignupLimits>;
+    login?: Partial<LoginLimits>;
+    members?: Partial<MemberLimits>;
+  };
+  /** METRICS_TOKEN: the bearer token `GET /metrics` requires; absent: `/metrics` is open. */
+  metricsToken?: string | undefined;
+  /** JOB_DEADLINE_HOURS in ms: unfinished jobs older than this are failed and refunded. Default 6 h. */
+  jobDeadlineMs?: number | undefined;
+  /** RECONCILE_INTERVAL_SECONDS in ms. Default 30 s. */
+  reconcileIntervalMs?: number | undefined;
+  /** Rows changed more recently than this are left to their writer by the reconciler (tests: 0). */
+  reconcileGraceMs?: number | undefined;
+  /** How often the outbox is swept without a kick. Default 1 s. */
+  outboxSweepIntervalMs?: number | undefined;
+  /** OUTBOX_LEASE_SECONDS in ms: how long a claimed entry stays with its dispatcher. Default 30 s. */
+  outboxLeaseMs?: number | undefined;
   /** Prefix for every Redis key this node writes; tests isolate themselves with it. Default `reelroom`. */
   redisKeyPrefix?: string;
   /** Tuning of the realtime layer (Yjs grace periods, Socket.IO limits); tests and benches. */
@@ -57,6 +98,8 @@ export type RuntimeConfig = Pick<
   ffprobePath?: string | undefined;
   /** The coach's provider, models and limits (COACH_*, OPENAI_*, ANTHROPIC_*); absent: offline coach, default limits. */
   coach?: Partial<Config['coach']> | undefined;
+  /** The coach's reply workers and reply queue (`<prefix>:coach-replies`); tests shorten the times. */
+  coachReplies?: (CoachReplyTuning & { queue?: JobQueueOptions | undefined }) | undefined;
   /** RENDER_CONCURRENCY of in-process render workers. Default 1. */
   renderConcurrency?: number | undefined;
   /**
@@ -81,9 +124,13 @@ export interface RunningNode {
   close(): Promise<void>;
 }
 
+/**
+ * The node's own Redis connection (login limiter, readiness). It fails fast:
+ * during an outage a request that needs Redis gets its error at once and answers 503, instead
+ * of waiting in node-redis's offline queue until Redis is back.
+ */
 async function connectRedis(url: string, logger: Logger): Promise<RedisClientType> {
-  const client: RedisClientType = createClient({ url });
-  client.on('error', (error: unknown) => logger.error({ err: error }, 'redis connection error'));
+  const client: RedisClientType = createRedisClient({ url, name: 'api node', logger });
   await client.connect();
   return client;
 }
@@ -107,13 +154,23 @@ export async function startNode(
   await database.migrate();
   const redis = config.redisUrl ? await connectRedis(config.redisUrl, logger) : undefined;
 
+  // One registry per node: HTTP middleware, the document store, the coach and the render
+  // workers feed it; realtime and the queue are read when `/metrics` is scraped.
+  const metrics = new Metrics({ logger: logger.child({ part: 'metrics' }) });
   const accessTokens = new AccessTokens(config.jwtSecret);
   // Before anything opens connections: a provider named without its key stops start-up here.
   const coachConfig = resolveCoachConfig(config.coach);
   const coachProvider = createCoachProvider(coachConfig);
-  const workspaces = new WorkspaceService(database.db);
+  // Abuse limits count in Redis when there is one, so every API node sees the same counters.
+  const limitStore = { redis, keyPrefix: config.redisKeyPrefix };
+  const workspaces = new WorkspaceService(database.db, {
+    memberLimiter: new MemberLimiter({ ...limitStore, ...config.limits?.members }),
+  });
   const projects = new ProjectService(database.db, workspaces);
-  const limiter = new LoginLimiter({ redis, keyPrefix: config.redisKeyPrefix });
+  const limiters = {
+    login: new LoginLimiter({ ...limitStore, ...config.limits?.login }),
+    signup: new SignupLimiter({ ...limitStore, ...config.limits?.signup }),
+  };
   const billing = new Billing({
     db: database.db,
     workspaces,
@@ -125,7 +182,7 @@ export async function startNode(
     database.db,
     accessTokens,
     new RefreshTokens(database.db),
-    limiter,
+    limiters,
     workspaces,
     billing.accountHooks,
     (error) => logger.error({ err: error }, 'account hook failed'),
@@ -139,7 +196,7 @@ export async function startNode(
     hostname: config.host,
   }) as Server;
   const realtime: Realtime = await attachRealtime(httpServer, {
-    documentStore: new YjsDocumentStore(database.db),
+    documentStore: new MeasuredDocumentStore(new YjsDocumentStore(database.db), metrics),
     access: new RealtimeAccess({ tokens: accessTokens, accounts, projects }),
     ...(config.redisUrl
       ? { redis: { url: config.redisUrl, keyPrefix: config.redisKeyPrefix ?? 'reelroom' } }
@@ -148,12 +205,10 @@ export async function startNode(
     socketIo: { ...config.realtime?.socketIo, allowedOrigins: config.corsOrigins ?? [] },
     logger: logger.child({ part: 'realtime' }),
   });
+  metrics.watchRealtime(realtime);
   // Open Yjs and Socket.IO connections follow role changes and removals on every node.
-  workspaces.onMembershipChanged((change) => {
-    realtime.notifyMembershipChanged(change).catch((error: unknown) => {
-      logger.error({ err: error, change }, 'realtime: publishing a membership change failed');
-    });
-  });
+  // (through the outbox entry each change writes; see `membership.changed` below).
+  workspaces.onMembershipChanged(() => outbox.kick());
 
   // Renders: in embedded mode the workers run here and publish through this node's hub.
   const renderRuntime = await startRenderRuntime({
@@ -168,42 +223,92 @@ export async function startNode(
     concurrency: config.renderConcurrency,
     publisher: realtime.emitter,
     charges: billing.renderCharges,
+    onCommitted: () => outbox.kick(),
+    crashPoint,
   });
 
-  // The coach answers `chat:send` from the hub and streams replies through the room emitter.
+  // What must follow a commit (a job onto the queue, a notice to every node, a deleted
+  // project's files) is written to the outbox in the committing transaction and carried out
+  // here; the sweep of any node carries out what a crashed node left.
+  const outbox = new OutboxDispatcher({
+    db: database.db,
+    logger: logger.child({ part: 'outbox' }),
+    handlers: {
+      'render.enqueue': enqueueRenderHandler(renderRuntime.renders.store, renderRuntime.queue),
+      'membership.changed': async ({ workspaceId, userId }) => {
+        // The role as it is now, not as it was when the entry was written: entries carried
+        // out late or out of order still leave every node with the current role.
+        const role = await workspaces.roleOf(userId, workspaceId);
+        await realtime.notifyMembershipChanged({ workspaceId, userId, role });
+      },
+      'project.deleted': async ({ projectId }) => {
+        await removeProjectFiles(renderRuntime.storage, projectId);
+        await realtime.notifyProjectDeleted(projectId);
+      },
+    },
+    ...(config.outboxSweepIntervalMs ? { sweepIntervalMs: config.outboxSweepIntervalMs } : {}),
+    ...(config.outboxLeaseMs ? { leaseMs: config.outboxLeaseMs } : {}),
+    onLag: (seconds) => metrics.outboxLag.set(seconds),
+  });
+  // Every unfinished render is matched against the queue: at start (what a restart of this
+  // node or of Redis left) and then periodically, on every node.
+  const reconciler = new Reconciler({
+    logger: logger.child({ part: 'reconciler' }),
+    passes: [
+      renderReconcilePass({
+        db: database.db,
+        store: renderRuntime.renders.store,
+        queue: renderRuntime.queue,
+        ...(config.jobDeadlineMs ? { deadlineMs: config.jobDeadlineMs } : {}),
+        ...(config.reconcileGraceMs !== undefined ? { graceMs: config.reconcileGraceMs } : {}),
+      }),
+    ],
+    ...(config.reconcileIntervalMs ? { intervalMs: config.reconcileIntervalMs } : {}),
+    onRepair: ({ kind, action }) => metrics.reconcilerRepairs.inc({ kind, action }),
+  });
+
+  metrics.watchQueue('renders', renderRuntime.queue);
+  // Worker processes (`npm run start:worker`) serve no /metrics: their renders are not timed.
+  renderRuntime.pool?.on('settled', ({ outcome, durationMs }) =>
+    metrics.renderDuration.observe({ outcome }, durationMs / 1000),
+  );
+
+  // The coach answers `chat:send` from the hub. Its replies are durable jobs on a queue of
+  // their own (Redis Streams with Redis, in-process otherwise) that every node's reply workers
+  // take; they stream through the room emitter and write decisions into the plan document.
+  const coachQueueOptions = { ...COACH_REPLY_QUEUE_DEFAULTS, ...config.coachReplies?.queue };
+  const coachQueue: JobQueue<CoachReplyJob> = config.redisUrl
+    ? new RedisJobQueue<CoachReplyJob>({
+        url: config.redisUrl,
+        prefix: coachReplyQueuePrefix(config.redisKeyPrefix),
+        ...coachQueueOptions,
+      })
+    : new MemoryJobQueue<CoachReplyJob>(coachQueueOptions);
   const coach = new CoachService({
     db: database.db,
     projects,
     workspaces,
-    realtime,
+    room: realtime.emitter,
+    plans: {
+      edit: (projectId, edit) => realtime.editDocument(yjsDocName(projectId, 'plan'), edit),
+      state: (projectId) => realtime.documents.getDocumentState(yjsDocName(projectId, 'plan')),
+    },
+    scripts: { text: (projectId) => realtime.getDocumentText(yjsDocName(projectId, 'script')) },
+    queue: coachQueue,
+    replies: config.coachReplies,
     provider: coachProvider,
     prices: PriceTable.load(),
     templates: PlanTemplates.load(),
     config: coachConfig,
+    metrics,
     logger: logger.child({ part: 'coach' }),
-    ...(redis
-      ? {
-          replyLock: new RedisReplyLock({
-            redis,
-            keyPrefix: config.redisKeyPrefix ?? 'reelroom',
-            logger: logger.child({ part: 'coach' }),
-          }),
-        }
-      : {}),
   });
   realtime.setHooks(coachChatHooks(coach));
 
   // Deleting a project: refused while it renders; afterwards its files go, and its open
   // documents and rooms close on every node.
   projects.addDeleteGuard(refuseWhileRendering);
-  projects.onDeleted(({ projectId }) => {
-    removeProjectFiles(renderRuntime.storage, projectId).catch((error: unknown) => {
-      logger.error({ err: error, projectId }, "removing a deleted project's files failed");
-    });
-    realtime.notifyProjectDeleted(projectId).catch((error: unknown) => {
-      logger.error({ err: error, projectId }, 'realtime: publishing a project deletion failed');
-    });
-  });
+  projects.onDeleted(() => outbox.kick());
 
   const services: Services = {
     database,
@@ -221,6 +326,8 @@ export async function startNode(
     storage: renderRuntime.storage,
     trustProxy: config.trustProxy,
     corsOrigins: config.corsOrigins,
+    metrics,
+    metricsToken: config.metricsToken,
     readiness: [
       { name: 'database', check: () => database.ping() },
       ...(redis ? [{ name: 'redis', check: async () => void (await redis.ping()) }] : []),
@@ -239,8 +346,12 @@ export async function startNode(
     await realtime.close().catch(() => undefined);
     throw error;
   }
-  // Stripe events a crash left stored but unprocessed are picked up from here on.
+  // Stripe events a crash left stored but unprocessed are picked up from here on, and so are
+  // outbox entries and unfinished jobs.
   billing.start();
+  outbox.start();
+  reconciler.start();
+  coach.start();
   const address = httpServer.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${address.port}`;
@@ -255,9 +366,13 @@ export async function startNode(
       } catch (error) {
         logger.error({ err: error }, 'error while closing the render workers');
       }
-      // Replies in flight stop (partials kept) while the room and the database are still there.
+      // Replies in flight stop and go back to the queue while the room and the database are
+      // still there.
       await coach.close().catch((error: unknown) => {
         logger.error({ err: error }, 'error while closing the coach');
+      });
+      await coachQueue.close().catch((error: unknown) => {
+        logger.error({ err: error }, 'error while closing the coach reply queue');
       });
       // Realtime first: open websockets would keep the HTTP server from closing, and every
       // accepted Yjs update is stored before it lets go of the database.
@@ -272,11 +387,21 @@ export async function startNode(
       const grace = setTimeout(() => httpServer.closeAllConnections(), config.shutdownGraceMs);
       await stopped;
       clearTimeout(grace);
-      // Events being applied finish before the database goes; queued ones stay pending.
+      // Events being applied finish before the database goes; queued ones stay pending, and
+      // so do outbox entries.
       await billing.close().catch((error: unknown) => {
         logger.error({ err: error }, 'error while closing billing');
       });
-      const results = await Promise.allSettled([redis?.quit(), database.close()]);
+      await reconciler.close().catch((error: unknown) => {
+        logger.error({ err: error }, 'error while closing the reconciler');
+      });
+      await outbox.close().catch((error: unknown) => {
+        logger.error({ err: error }, 'error while closing the outbox');
+      });
+      const results = await Promise.allSettled([
+        redis && closeRedisClient(redis),
+        database.close(),
+      ]);
       for (const result of results) {
         if (result.status === 'rejected')
           logger.error({ err: result.reason }, 'error while closing');

@@ -5,6 +5,7 @@ import type { AccountService } from './auth/account-service.ts';
 import type { Billing } from './billing/index.ts';
 import type { CoachService } from './coach/index.ts';
 import type { Database } from './db/index.ts';
+import type { Metrics } from './metrics/index.ts';
 import type { ProjectService } from './projects/project-service.ts';
 import type { AssetService } from './renders/asset-service.ts';
 import type { RenderLinks } from './renders/render-links.ts';
@@ -44,6 +45,10 @@ export interface Services {
   /** Where assets and render outputs are stored (STORAGE_DIR). */
   storage: FileStorage;
   readiness: ReadinessCheck[];
+  /** This node's Prometheus metrics, served at `/metrics`; middleware and services feed it. */
+  metrics: Metrics;
+  /** METRICS_TOKEN: the bearer token `/metrics` requires; absent: `/metrics` is open. */
+  metricsToken?: string | undefined;
   /** Origins browsers may call the API from (CORS); absent: same origin only. */
   corsOrigins?: string[] | undefined;
   /** Trust X-Forwarded-For for the client IP. */

@@ -12,6 +12,7 @@ import { coachRoutes } from './routes/coach.ts';
 import { demoRoutes } from './routes/demo.ts';
 import { docsRoutes } from './routes/docs.ts';
 import { healthRoutes } from './routes/health.ts';
+import { metricsRoutes } from './routes/metrics.ts';
 import { projectRoutes } from './routes/projects.ts';
 import { renderRoutes } from './routes/renders.ts';
 import { scriptRoutes } from './routes/script.ts';
@@ -49,7 +50,7 @@ const OPENAPI_INFO = {
 
 /**
  * The HTTP app: `/api/v1/*` (plus `/health`, `/ready` and `/openapi.json` at the root for
- * load balancers), `/docs`, the demo page at `/demo`, one error handler. Tests call
+ * load balancers, `/metrics` for Prometheus), `/docs`, the demo page at `/demo`, one error handler. Tests call
  * `app.request()` on it directly.
  */
 export function createApp(services: Services) {
@@ -74,6 +75,7 @@ export function createApp(services: Services) {
   );
   app.route(API_PREFIX, api);
   app.route('/', healthRoutes);
+  app.route('/', metricsRoutes);
   app.get('/openapi.json', (c) => c.redirect(`${API_PREFIX}/openapi.json`, 308));
   app.route('/', docsRoutes);
   app.route('/', demoRoutes);

@@ -3,6 +3,7 @@ import type { HttpBindings } from '@hono/node-server';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import type { Context, MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import { routePath } from 'hono/route';
 import { ApiError, unauthorized } from '../errors.ts';
 import type { Services } from '../services.ts';
 import type { AppEnv } from './app-env.ts';
@@ -21,9 +22,15 @@ const processRequestPrefix = randomBytes(6).toString('base64url');
 let requestCounter = 0;
 const nextRequestId = () => `${processRequestPrefix}-${(++requestCounter).toString(36)}`;
 
+/** Methods a metric label keeps; anything else a client sends counts as `OTHER`. */
+const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
+
 /**
  * Puts the services, a request id (the caller's `X-Request-Id` when sane) and a logger that
- * carries it on the context, and logs one line per finished request.
+ * carries it on the context, and logs one line and one `http_request_duration_seconds`
+ * observation per finished request. The metric's route is the pattern of the handler that
+ * answered (`/api/v1/projects/:id`); a request no route matched has the last middleware's
+ * (`/*`, `/api/v1/*`), so the label never holds raw paths.
  */
 export function requestContext(services: Services): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
@@ -41,15 +48,14 @@ export function requestContext(services: Services): MiddlewareHandler<AppEnv> {
     else c.header('X-Request-Id', requestId);
     const started = performance.now();
     await next();
-    logger.info(
-      {
-        method: c.req.method,
-        path: c.req.path,
-        status: c.res.status,
-        ms: Math.round(performance.now() - started),
-      },
-      'request',
+    const ms = performance.now() - started;
+    const method = c.req.method;
+    const status = c.res.status;
+    services.metrics.httpRequestDuration.observe(
+      { method: METHODS.has(method) ? method : 'OTHER', route: routePath(c), status },
+      ms / 1000,
     );
+    logger.info({ method, path: c.req.path, status, ms: Math.round(ms) }, 'request');
   };
 }
 
@@ -105,21 +111,32 @@ export const requireJsonBody: MiddlewareHandler<AppEnv> = async (c, next) => {
   await next();
 };
 
-/** Requires `Authorization: Bearer <accessToken>` and puts the user id on the context. */
+/**
+ * Requires `Authorization: Bearer <accessToken>` of a user who still exists, and puts the user
+ * id on the context. The token alone would outlive a deleted account by up to its 15 minutes,
+ * so the user is looked up (one primary-key read; the socket handshake does the same).
+ */
 export const requireAuth: MiddlewareHandler<AppEnv> = async (c, next) => {
   const header = c.req.header('authorization');
   const match = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
   if (!match) throw unauthorized('Authorization: expected a Bearer access token');
   const claims = await c.var.services.accessTokens.verify(match[1]!);
   if (!claims) throw unauthorized('Authorization: access token is invalid or expired');
+  if (!(await c.var.services.accounts.findUser(claims.userId))) {
+    throw unauthorized('Authorization: the account of this access token no longer exists');
+  }
   c.set('userId', claims.userId);
   await next();
 };
 
-/** The client's address: the socket peer, or the first X-Forwarded-For hop behind a trusted proxy. */
+/**
+ * The client's address, which the abuse limits count by: the socket peer, or behind a trusted
+ * proxy (TRUST_PROXY) the last X-Forwarded-For entry, the one that proxy appended. Entries
+ * before it came from the client and could be anything, so they are never used.
+ */
 export function clientIp(c: Context<AppEnv>): string {
   if (c.var.services.trustProxy) {
-    const forwarded = c.req.header('x-forwarded-for')?.split(',')[0]?.trim();
+    const forwarded = c.req.header('x-forwarded-for')?.split(',').at(-1)?.trim();
     if (forwarded) return forwarded;
   }
   try {

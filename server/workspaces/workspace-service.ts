@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { and, asc, eq } from 'drizzle-orm';
-import type { Member, Role, Workspace } from '../../shared/workspaces.ts';
+import type { Invitation, Member, Role, Workspace } from '../../shared/workspaces.ts';
 import type { Db, Tx } from '../db/index.ts';
 import { tables } from '../db/index.ts';
-import { ApiError, conflict, forbidden, notFound } from '../errors.ts';
+import { conflict, forbidden, notFound } from '../errors.ts';
+import { addToOutbox } from '../outbox/index.ts';
+import { MemberLimiter } from './member-limiter.ts';
 
 const RANK: Record<Role, number> = { viewer: 0, editor: 1, owner: 2 };
 
@@ -19,14 +21,31 @@ export interface MembershipChange {
   role: Role | null;
 }
 
-/** Told after every committed membership change (live permissions in realtime). */
+/**
+ * Told after every committed membership change. The change reaches realtime through the
+ * outbox entry written in its transaction; the listener only kicks the node's dispatcher.
+ */
 export type MembershipListener = (change: MembershipChange) => void;
+
+export interface WorkspaceServiceOptions {
+  /** Limits member additions per inviter and per workspace. Default: in memory, default limits. */
+  memberLimiter?: MemberLimiter;
+}
+
+/** What adding by email made: a member (the email has an account) or a pending invitation. */
+export type MemberAddition = { member: Member } | { invitation: Invitation };
 
 /** Workspaces, their members and the role checks every route relies on. */
 export class WorkspaceService {
   readonly #listeners = new Set<MembershipListener>();
+  readonly #memberLimiter: MemberLimiter;
 
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    options: WorkspaceServiceOptions = {},
+  ) {
+    this.#memberLimiter = options.memberLimiter ?? new MemberLimiter();
+  }
 
   onMembershipChanged(listener: MembershipListener): () => void {
     this.#listeners.add(listener);
@@ -104,27 +123,49 @@ export class WorkspaceService {
     return { id: row.id, name: row.name, role, createdAt: row.createdAt.toISOString() };
   }
 
-  async listMembers(userId: string, workspaceId: string): Promise<Member[]> {
+  /** The members, and the invitations still waiting for an account. Members only. */
+  async listMembers(
+    userId: string,
+    workspaceId: string,
+  ): Promise<{ members: Member[]; invitations: Invitation[] }> {
     await this.requireRole(userId, workspaceId, 'viewer');
-    return this.#members(this.db, workspaceId);
+    const invitations = await this.db
+      .select()
+      .from(tables.workspaceInvitations)
+      .where(eq(tables.workspaceInvitations.workspaceId, workspaceId))
+      .orderBy(asc(tables.workspaceInvitations.createdAt), asc(tables.workspaceInvitations.email));
+    return {
+      members: await this.#members(this.db, workspaceId),
+      invitations: invitations.map(toInvitation),
+    };
   }
 
-  /** Owners add an existing user by email. */
+  /**
+   * Owners add by email: a user with that email becomes a member at once; an email without an
+   * account gets an invitation that their signup turns into a membership. Rate-limited per
+   * inviter and per workspace (counted once the caller is known to be an owner), since the
+   * answer tells whether the email has an account.
+   */
   async addMember(
     actorId: string,
     workspaceId: string,
     email: string,
     role: Role,
-  ): Promise<Member> {
-    const member = await this.db.transaction(async (tx) => {
+  ): Promise<MemberAddition> {
+    await this.requireRole(actorId, workspaceId, 'owner');
+    await this.#memberLimiter.beforeAdd(actorId, workspaceId);
+    const added = await this.db.transaction(async (tx): Promise<MemberAddition> => {
       await this.requireRole(actorId, workspaceId, 'owner', tx);
       const [user] = await tx.select().from(tables.users).where(eq(tables.users.email, email));
       if (!user) {
-        throw new ApiError(
-          404,
-          'not_found',
-          'email: no Reelroom user has this email; they must sign up first',
-        );
+        const [invitation] = await tx
+          .insert(tables.workspaceInvitations)
+          .values({ id: randomUUID(), workspaceId, email, role, invitedBy: actorId })
+          .onConflictDoNothing()
+          .returning();
+        if (!invitation)
+          throw conflict('already_invited', 'This email is already invited to the workspace');
+        return { invitation: toInvitation(invitation) };
       }
       const [inserted] = await tx
         .insert(tables.workspaceMembers)
@@ -133,10 +174,74 @@ export class WorkspaceService {
         .returning();
       if (!inserted)
         throw conflict('already_member', 'This user is already a member of the workspace');
-      return toMember(user, inserted);
+      await noteMembershipChange(tx, workspaceId, user.id);
+      return { member: toMember(user, inserted) };
     });
-    this.#emit({ workspaceId, userId: member.userId, role });
-    return member;
+    if ('member' in added) this.#emit({ workspaceId, userId: added.member.userId, role });
+    return added;
+  }
+
+  /** Owners revoke an invitation that is still waiting; an unknown one is a 404. */
+  async revokeInvitation(actorId: string, workspaceId: string, invitationId: string) {
+    await this.requireRole(actorId, workspaceId, 'owner');
+    const [revoked] = await this.db
+      .delete(tables.workspaceInvitations)
+      .where(
+        and(
+          eq(tables.workspaceInvitations.workspaceId, workspaceId),
+          eq(tables.workspaceInvitations.id, invitationId),
+        ),
+      )
+      .returning({ id: tables.workspaceInvitations.id });
+    if (!revoked) throw notFound('Invitation');
+  }
+
+  /**
+   * Turns the invitations of `email` into memberships of `userId`, in the caller's transaction
+   * (signup's, so the account and its memberships commit together). Returns the changes, for
+   * {@link announce} once committed.
+   */
+  async acceptInvitations(tx: Tx, userId: string, email: string): Promise<MembershipChange[]> {
+    const invitations = await tx
+      .delete(tables.workspaceInvitations)
+      .where(eq(tables.workspaceInvitations.email, email))
+      .returning();
+    const changes: MembershipChange[] = [];
+    for (const invitation of invitations) {
+      const [joined] = await tx
+        .insert(tables.workspaceMembers)
+        .values({
+          workspaceId: invitation.workspaceId,
+          userId,
+          role: invitation.role,
+          createdAt: new Date(),
+        })
+        .onConflictDoNothing()
+        .returning();
+      if (!joined) continue;
+      await noteMembershipChange(tx, invitation.workspaceId, userId);
+      changes.push({ workspaceId: invitation.workspaceId, userId, role: invitation.role });
+    }
+    return changes;
+  }
+
+  /**
+   * Applies invitations of an existing account (an invitation written while its signup
+   * committed; logins call this). One indexed read when there are none.
+   */
+  async acceptPendingInvitations(userId: string, email: string): Promise<void> {
+    const [pending] = await this.db
+      .select({ id: tables.workspaceInvitations.id })
+      .from(tables.workspaceInvitations)
+      .where(eq(tables.workspaceInvitations.email, email))
+      .limit(1);
+    if (!pending) return;
+    this.announce(await this.db.transaction((tx) => this.acceptInvitations(tx, userId, email)));
+  }
+
+  /** Tells the listeners of membership changes that committed. */
+  announce(changes: MembershipChange[]): void {
+    for (const change of changes) this.#emit(change);
   }
 
   /** Owners change roles; the last owner cannot be demoted. */
@@ -170,6 +275,7 @@ export class WorkspaceService {
             eq(tables.workspaceMembers.userId, userId),
           ),
         );
+      await noteMembershipChange(tx, workspaceId, userId);
       return { ...target, role };
     });
     this.#emit({ workspaceId, userId, role });
@@ -197,6 +303,7 @@ export class WorkspaceService {
             eq(tables.workspaceMembers.userId, userId),
           ),
         );
+      await noteMembershipChange(tx, workspaceId, userId);
     });
     this.#emit({ workspaceId, userId, role: null });
   }
@@ -228,6 +335,30 @@ export class WorkspaceService {
   #emit(change: MembershipChange): void {
     for (const listener of this.#listeners) listener(change);
   }
+}
+
+/**
+ * The outbox entry that tells every node's realtime layer of a membership change, written in
+ * the changing transaction: a crash right after the commit cannot leave a removed member
+ * connected. The handler reads the role as it is then.
+ */
+function noteMembershipChange(tx: Tx, workspaceId: string, userId: string): Promise<void> {
+  return addToOutbox(tx, {
+    topic: 'membership.changed',
+    key: `${workspaceId}:${userId}`,
+    payload: { workspaceId, userId },
+  });
+}
+
+function toInvitation(row: typeof tables.workspaceInvitations.$inferSelect): Invitation {
+  return {
+    id: row.id,
+    workspaceId: row.workspaceId,
+    email: row.email,
+    role: row.role,
+    invitedBy: row.invitedBy,
+    createdAt: row.createdAt.toISOString(),
+  };
 }
 
 function toMember(

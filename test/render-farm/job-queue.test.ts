@@ -242,6 +242,18 @@ describe.each(backends)('job queue ($name)', (backend) => {
     expect(await pending).toBeNull();
   });
 
+  it('counts waiting, active, delayed and dead jobs (metrics)', async () => {
+    const { queue, peer } = backend.open({ backoffMs: 60_000, maxAttempts: 5 });
+    expect(await queue.stats()).toEqual({ waiting: 0, active: 0, delayed: 0, dead: 0 });
+    for (let n = 0; n < 4; n += 1) await queue.add({ n });
+    const held = await queue.take('a');
+    await (await queue.take('a'))!.fail(new Error('later'));
+    await (await queue.take('a'))!.fail(new UnrecoverableError('never'), { retry: false });
+    expect(await peer().stats()).toEqual({ waiting: 1, active: 1, delayed: 1, dead: 1 });
+    await held!.complete();
+    expect(await queue.stats()).toEqual({ waiting: 1, active: 0, delayed: 1, dead: 1 });
+  });
+
   it('rejects invalid options at construction', () => {
     expect(() => backend.open({ maxAttempts: 0 })).toThrow(/maxAttempts/);
     expect(() => backend.open({ leaseMs: -1 })).toThrow(/leaseMs/);
