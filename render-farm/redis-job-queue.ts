@@ -768,7 +768,8 @@ export class RedisJobQueue<T> implements JobQueue<T> {
     );
     this.closing ??= (async () => {
       await handedBack;
-      await this.ready?.catch(() => {});
+      // Not `await this.ready` first: during an outage the connect never resolves (the client
+      // reconnects forever), and close would hang with it. Destroying the clients ends it.
       const clients = [
         this.client,
         this.subscriber,
@@ -781,6 +782,7 @@ export class RedisJobQueue<T> implements JobQueue<T> {
       this.idleBlockingClients.length = 0;
       this.busyBlockingClients.clear();
       this.leases.clear();
+      await this.ready?.catch(() => {});
     })();
     return this.closing;
   }

@@ -40,6 +40,12 @@ export interface OutboxDispatcherOptions {
   backoffMs?: number;
   /** Longest retry delay. Default 30 000 ms: an outage of Redis heals within that of its end. */
   maxBackoffMs?: number;
+  /**
+   * A handler still running after this long counts as failed and its entry is retried later.
+   * Default 10 000 ms: a Redis client waiting out an outage would otherwise hold the whole
+   * pass (and every entry behind it) until Redis is back.
+   */
+  handlerTimeoutMs?: number;
   /** Told the age of the oldest waiting entry after each sweep (the outbox lag metric). */
   onLag?: ((seconds: number) => void) | undefined;
   now?: () => Date;
@@ -72,6 +78,7 @@ export class OutboxDispatcher {
       sweepIntervalMs: 1_000,
       backoffMs: 500,
       maxBackoffMs: 30_000,
+      handlerTimeoutMs: 10_000,
       now: () => new Date(),
       ...Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)),
       onLag: options.onLag,
@@ -157,8 +164,16 @@ export class OutboxDispatcher {
       await deferOutboxEntry(this.#options.db, entry.id, 'no handler on this node', retryAt);
       return false;
     }
+    let timer: NodeJS.Timeout | undefined;
     try {
-      await handler(entry.payload as OutboxTopics[OutboxTopic], entry);
+      const { handlerTimeoutMs } = this.#options;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`handler still running after ${handlerTimeoutMs} ms`)),
+          handlerTimeoutMs,
+        );
+      });
+      await Promise.race([handler(entry.payload as OutboxTopics[OutboxTopic], entry), timeout]);
       return true;
     } catch (error) {
       const { backoffMs, maxBackoffMs } = this.#options;
@@ -187,6 +202,8 @@ export class OutboxDispatcher {
         ),
       );
       return false;
+    } finally {
+      clearTimeout(timer);
     }
   }
 

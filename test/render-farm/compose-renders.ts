@@ -25,6 +25,8 @@ export function composeRenders(options: {
   db: Db;
   queue?: JobQueue<RenderJobData>;
   charges?: RenderCharges;
+  /** The dispatcher's handler timeout (an unreachable Redis). Default: the dispatcher's. */
+  handlerTimeoutMs?: number;
 }): ComposedRenders {
   const queue = options.queue ?? new MemoryJobQueue<RenderJobData>();
   let outbox: OutboxDispatcher | undefined;
@@ -39,6 +41,7 @@ export function composeRenders(options: {
     logger: createLogger('silent'),
     handlers: { 'render.enqueue': enqueueRenderHandler(service.store, queue) },
     sweepIntervalMs: 200,
+    ...(options.handlerTimeoutMs ? { handlerTimeoutMs: options.handlerTimeoutMs } : {}),
   });
   outbox = dispatcher;
   dispatcher.start();
