@@ -33,8 +33,6 @@ import {
 } from './support/cluster.ts';
 
 const WAIT = { timeout: 20_000, interval: 20 };
-/** The contract: every node follows a deletion within a second. */
-const FOLLOW_MS = 1000;
 
 describe('project deletion on two API node processes (Postgres + Redis)', () => {
   let cluster: ApiCluster;
@@ -68,25 +66,20 @@ describe('project deletion on two API node processes (Postgres + Redis)', () => 
     return project.id;
   }
 
-  /** What a socket receives: `project:deleted` (with arrival times) and render progress. */
+  /** What a socket receives: `project:deleted` and render progress. */
   function watch(socket: TestSocket) {
-    const seen = { deleted: [] as unknown[], deletedAt: [] as number[], renders: [] as string[] };
-    socket.on('project:deleted', (event) => {
-      seen.deleted.push(event);
-      seen.deletedAt.push(Date.now());
-    });
+    const seen = { deleted: [] as unknown[], renders: [] as string[] };
+    socket.on('project:deleted', (event) => seen.deleted.push(event));
     socket.on('render:progress', (event: RenderProgressEvent) => seen.renders.push(event.renderId));
     return seen;
   }
 
-  /** When a Yjs client's connections close, and every (re)connection attempt after its first. */
+  /** A Yjs client's final close, and every (re)connection attempt after its first. */
   function watchYjs(client: YjsClient) {
     const seen = {
-      closedAt: [] as number[],
       statuses: [] as string[],
       final: [] as Array<{ code: number; reason: string }>,
     };
-    client.provider.on('connection-close', () => seen.closedAt.push(Date.now()));
     client.provider.on('closed', (event) => seen.final.push(event));
     client.provider.on('status', ({ status }) => seen.statuses.push(status));
     return seen;
@@ -111,17 +104,18 @@ describe('project deletion on two API node processes (Postgres + Redis)', () => 
     await cluster?.close();
   });
 
-  it('closes its documents (4404, for good) and its room on both nodes within a second, and leaves the sibling project alone', async () => {
+  it('closes its documents (4404, for good) and its room on both nodes, stores nothing of them, and leaves the sibling project alone', async () => {
     const owner = await rest.signup('Owner');
     const editor = await rest.signup('Editor');
     const { workspaceId, projectId } = await rest.project(owner);
     await rest.addMember(owner, workspaceId, editor, 'editor');
     const siblingId = await siblingProject(owner, workspaceId);
 
+    const doomedDocs = [yjsDocName(projectId, 'script'), yjsDocName(projectId, 'plan')];
     const doomed = [
-      connect(nodeA().wsUrl, yjsDocName(projectId, 'script'), owner.accessToken),
-      connect(nodeB().wsUrl, yjsDocName(projectId, 'script'), editor.accessToken),
-      connect(nodeB().wsUrl, yjsDocName(projectId, 'plan'), editor.accessToken),
+      connect(nodeA().wsUrl, doomedDocs[0]!, owner.accessToken),
+      connect(nodeB().wsUrl, doomedDocs[0]!, editor.accessToken),
+      connect(nodeB().wsUrl, doomedDocs[1]!, editor.accessToken),
     ] as const;
     const survivors = [
       connect(nodeA().wsUrl, yjsDocName(siblingId, 'script'), owner.accessToken),
@@ -151,7 +145,6 @@ describe('project deletion on two API node processes (Postgres + Redis)', () => 
     // on the missing project and must not take the node down.
     const typing = setInterval(() => doomed[1].doc.getText('script').insert(0, 'x'), 5);
     const response = await rest.call(owner.accessToken, 'DELETE', `/projects/${projectId}`);
-    const deletedAt = Date.now();
     expect(response.status).toBe(204);
 
     try {
@@ -164,12 +157,6 @@ describe('project deletion on two API node processes (Postgres + Redis)', () => 
     } finally {
       clearInterval(typing);
     }
-    const followedAt = [
-      ...seenByDoomed.flatMap((seen) => seen.closedAt),
-      ...seenBySockets.flatMap((seen) => seen.deletedAt),
-    ];
-    expect(Math.max(...followedAt) - deletedAt).toBeLessThan(FOLLOW_MS);
-    expect(CloseCodes.UnknownDocument).toBe(4404);
 
     // For good: no reconnection attempt in the next second and a half.
     await new Promise((resolve) => setTimeout(resolve, 1500));
@@ -181,6 +168,10 @@ describe('project deletion on two API node processes (Postgres + Redis)', () => 
       expect(seenByDoomed[i]!.final).toEqual([
         { code: CloseCodes.UnknownDocument, reason: 'project deleted' },
       ]);
+    }
+    // Neither the racing appends nor a compaction on unload left anything of its documents.
+    for (const docName of doomedDocs) {
+      expect(await cluster.store.load(docName)).toMatchObject({ snapshot: null, updates: [] });
     }
 
     // The sockets left the room: a room event after the deletion does not reach them, while one

@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { RenderWire } from '../../shared/render-spec.ts';
 import type { RenderProgressEvent } from '../../shared/socket-events.ts';
 import { openTestPostgres } from '../support/databases.ts';
-import { freePort, type NodeProcess, spawnEntry } from '../support/processes.ts';
+import { type NodeProcess, spawnEntry } from '../support/processes.ts';
 import { TEST_REDIS_URL } from '../support/services.ts';
 import { describeMp4 } from './media.ts';
 import { startWorker as startFixtureWorker } from './worker-processes.ts';
@@ -26,12 +26,12 @@ async function tempDir() {
   return dir;
 }
 
+/** Listens on port 0 and logs (at `info`) the URL it got, which `spawnEntry` waits for. */
 async function start(entry: string, env: Record<string, string>): Promise<NodeProcess> {
-  const port = await freePort();
   const node = await spawnEntry(
     entry,
-    { PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...env },
-    { url: `http://127.0.0.1:${port}`, timeoutMs: 60_000 },
+    { PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
+    { timeoutMs: 60_000 },
   );
   cleanups.push(async () => void (await node.stop('SIGKILL')));
   return node;

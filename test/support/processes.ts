@@ -17,7 +17,8 @@ export interface NodeProcess {
 
 /**
  * Runs one of our entry files (`server/main.ts`, `server/api-main.ts`, ...) as a real process
- * with exactly the given environment, and waits until it logs the URL it listens on.
+ * with exactly the given environment, and waits until it logs the URL it listens on (an `info`
+ * line): with PORT=0 the URL carries the port the process actually got.
  */
 export async function spawnEntry(
   entry: string,
@@ -25,7 +26,10 @@ export async function spawnEntry(
   options: {
     args?: string[];
     timeoutMs?: number;
-    /** Known URL (fixed PORT): wait for its /health instead of a log line, for quiet log levels. */
+    /**
+     * Known URL (fixed PORT): wait for its /health instead of a log line, for quiet log levels.
+     * Tests leave it out and pass PORT=0: the port is then the one the process got.
+     */
     url?: string;
     /**
      * Write the process's stdout to this file instead of reading it here (needs `url`): for
@@ -114,7 +118,12 @@ export async function runEntry(
   return { code: code as number | null, output };
 }
 
-/** A TCP port that was free a moment ago, for processes that must be told their port. */
+/**
+ * A TCP port that was free a moment ago, for a process that must be told its port and cannot
+ * report one it picked (a benchmark's fixed URL, a throwaway redis-server or postgres). Another
+ * process can take the port before the one told binds it (EADDRINUSE): our own servers under
+ * test listen on port 0 instead and log the URL they got, which `spawnEntry` reads.
+ */
 export async function freePort(): Promise<number> {
   const { createServer } = await import('node:net');
   return new Promise((resolve, reject) => {

@@ -8,18 +8,31 @@ import { YjsDocumentStore } from '../../../server/realtime/index.ts';
 import type { Session } from '../../../shared/accounts.ts';
 import type { Role } from '../../../shared/workspaces.ts';
 import { openTestPostgres } from '../../support/databases.ts';
-import { freePort, type NodeProcess, spawnEntry } from '../../support/processes.ts';
+import { type NodeProcess, spawnEntry } from '../../support/processes.ts';
 import { TEST_REDIS_URL } from '../../support/services.ts';
 import { dropRedisPrefix } from './realtime-fixture.ts';
 
-/** One API node process (`server/api-main.ts`) on a fixed port, so a restart keeps its URL. */
+/**
+ * One API node process (`server/api-main.ts`), reached through a TCP relay of its own: the
+ * process listens on port 0 and logs the port it got, the relay's port stays the node's address
+ * across restarts, so clients reconnect to a restarted node as to a real one. No port is picked
+ * before a process binds it, where another process could take it first.
+ */
 export class ApiNode {
   process: NodeProcess | null = null;
+  readonly #relay = new FailoverProxy([this]);
 
-  constructor(
-    readonly port: number,
-    private readonly env: Record<string, string>,
-  ) {}
+  constructor(private readonly env: Record<string, string>) {}
+
+  /** The node's address: the relay's port. */
+  get port(): number {
+    return this.#relay.port;
+  }
+
+  /** The port the running process listens on, or null while it is stopped. */
+  get processPort(): number | null {
+    return this.process ? Number(new URL(this.process.url).port) : null;
+  }
 
   get url(): string {
     return `http://127.0.0.1:${this.port}`;
@@ -30,10 +43,11 @@ export class ApiNode {
   }
 
   async start(): Promise<void> {
+    if (this.#relay.port === 0) await this.#relay.listen();
     this.process = await spawnEntry(
       'server/api-main.ts',
-      { ...this.env, PORT: String(this.port) },
-      { url: this.url, timeoutMs: 45_000 },
+      { ...this.env, PORT: '0' },
+      { timeoutMs: 45_000 },
     );
   }
 
@@ -42,6 +56,12 @@ export class ApiNode {
     const running = this.process;
     this.process = null;
     return running ? running.stop(signal) : null;
+  }
+
+  /** Kills the process and closes the relay. */
+  async close(): Promise<void> {
+    await this.stop('SIGKILL');
+    await this.#relay.close();
   }
 }
 
@@ -66,11 +86,12 @@ export class ApiCluster {
       JWT_SECRET: randomBytes(32).toString('base64url'),
       HOST: '127.0.0.1',
       DATA_DIR: path.join(tmpdir(), `reelroom-${randomUUID()}`),
-      LOG_LEVEL: 'warn',
+      // The line a node logs once listening, with the URL and port it got, is an `info` line.
+      LOG_LEVEL: 'info',
       NODE_ENV: 'test',
       SHUTDOWN_GRACE_SECONDS: '2',
     };
-    for (let i = 0; i < count; i += 1) cluster.nodes.push(new ApiNode(await freePort(), env));
+    for (let i = 0; i < count; i += 1) cluster.nodes.push(new ApiNode(env));
     await Promise.all(cluster.nodes.map((node) => node.start()));
     return cluster;
   }
@@ -80,7 +101,7 @@ export class ApiCluster {
   }
 
   async close(): Promise<void> {
-    await Promise.allSettled(this.nodes.map((node) => node.stop('SIGKILL')));
+    await Promise.allSettled(this.nodes.map((node) => node.close()));
     await this.database?.close();
     await dropRedisPrefix(this.redisKeyPrefix);
   }
@@ -192,17 +213,25 @@ export async function docFromStore(store: YjsDocumentStore, docName: string): Pr
 }
 
 /**
- * A TCP load balancer in front of several nodes: each new connection goes to the first target
- * that accepts it. When a node dies its connections drop, the clients reconnect and land on the
- * next node, as behind a real balancer with health checks.
+ * A TCP load balancer in front of several nodes: each new connection goes to the first running
+ * node that accepts it. When a node dies its connections drop, the clients reconnect and land on
+ * the next node, as behind a real balancer with health checks. With no node running, a
+ * connection is accepted and closed at once, which clients take as a refused one.
  */
 export class FailoverProxy {
   readonly #server: Server;
   readonly #sockets = new Set<Socket>();
   port = 0;
 
-  constructor(private readonly targets: number[]) {
-    this.#server = createServer((client) => this.#route(client, 0));
+  constructor(private readonly targets: ReadonlyArray<Pick<ApiNode, 'processPort'>>) {
+    this.#server = createServer((client) => {
+      this.#sockets.add(client);
+      client.pause();
+      // A client that resets its connection; its upstream is ended on 'close'.
+      client.on('error', () => client.destroy());
+      client.on('close', () => this.#sockets.delete(client));
+      this.#route(client, 0);
+    });
   }
 
   get wsUrl(): string {
@@ -216,30 +245,36 @@ export class FailoverProxy {
     return this;
   }
 
-  #route(client: Socket, index: number): void {
-    const port = this.targets[index];
-    if (port === undefined) {
+  #route(client: Socket, from: number): void {
+    // A stopped node is skipped, not dialled: its old port may belong to another process now.
+    const index = this.targets.findIndex((node, i) => i >= from && node.processPort !== null);
+    const port = this.targets[index]?.processPort;
+    if (port == null) {
       client.destroy();
       return;
     }
-    client.pause();
     const upstream = tcpConnect(port, '127.0.0.1');
-    upstream.once('error', () => {
-      if (upstream.readyState !== 'open' && !client.destroyed) this.#route(client, index + 1);
+    let connected = false;
+    upstream.on('error', () => {
+      if (!connected && !client.destroyed) this.#route(client, index + 1);
       else client.destroy();
     });
     upstream.once('connect', () => {
-      this.#sockets.add(client).add(upstream);
+      connected = true;
+      if (client.destroyed) {
+        upstream.destroy();
+        return;
+      }
+      this.#sockets.add(upstream);
+      // Ends, not destroys, on the other side's close: what is still buffered gets through
+      // (a WebSocket close frame with its code, say).
+      client.on('close', () => upstream.end());
+      upstream.on('close', () => {
+        this.#sockets.delete(upstream);
+        client.end();
+      });
       client.pipe(upstream).pipe(client);
       client.resume();
-      const drop = () => {
-        client.destroy();
-        upstream.destroy();
-        this.#sockets.delete(client);
-        this.#sockets.delete(upstream);
-      };
-      client.on('close', drop).on('error', drop);
-      upstream.on('close', drop).on('error', drop);
     });
   }
 
