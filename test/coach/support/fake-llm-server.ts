@@ -1,6 +1,9 @@
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
+import { promisify } from 'node:util';
 
 /** What the fake answers one request with. */
 export interface FakeReply {
@@ -34,6 +37,11 @@ export interface FakeLlmServerOptions {
   reply?: (request: RecordedRequest, index: number) => FakeReply;
   /** Called right after each token was written to the socket (benchmarks time it). */
   onTokenWritten?: (index: number, text: string) => void;
+  /**
+   * The WAV `POST /v1/audio/speech` answers with (e.g. one synthesised by a real engine);
+   * default: {@link speechLikeWav}, as long as the input takes to say. Errors come from `reply`.
+   */
+  speech?: (request: RecordedRequest) => Buffer | Promise<Buffer>;
 }
 
 /**
@@ -45,6 +53,8 @@ export class FakeLlmServer {
   readonly requests: RecordedRequest[] = [];
   readonly #server: Server;
   readonly #options: FakeLlmServerOptions;
+  /** Generated PNGs by size, made once each (OpenAI's images API). */
+  readonly #images = new Map<string, Promise<Buffer>>();
   #url = '';
 
   private constructor(
@@ -85,6 +95,22 @@ export class FakeLlmServer {
   async #handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const chunks: Buffer[] = [];
     for await (const chunk of request) chunks.push(chunk as Buffer);
+    if (
+      this.format === 'openai' &&
+      request.method === 'POST' &&
+      request.url?.split('?')[0] === IMAGES_PATH
+    ) {
+      await this.#generateImage(request, response, Buffer.concat(chunks));
+      return;
+    }
+    if (
+      this.format === 'openai' &&
+      request.method === 'POST' &&
+      request.url?.split('?')[0] === SPEECH_PATH
+    ) {
+      await this.#speak(request, response, Buffer.concat(chunks));
+      return;
+    }
     const expected = this.format === 'openai' ? '/v1/chat/completions' : '/v1/messages';
     if (request.method !== 'POST' || request.url?.split('?')[0] !== expected) {
       response.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not found"}');
@@ -113,6 +139,80 @@ export class FakeLlmServer {
     const usage = reply.usage ?? { inputTokens: 42, outputTokens: reply.tokens.length };
     if (this.format === 'openai') await this.#streamOpenAI(response, recorded, reply, usage);
     else await this.#streamAnthropic(response, recorded, reply, usage);
+  }
+
+  /**
+   * `POST /v1/images/generations`: a real PNG (an FFmpeg test pattern) of the asked size, as
+   * `b64_json`. Recorded like the other requests; a reply with a `status` answers that error.
+   */
+  async #generateImage(
+    request: IncomingMessage,
+    response: ServerResponse,
+    raw: Buffer,
+  ): Promise<void> {
+    const body = JSON.parse(raw.toString('utf8')) as Record<string, unknown>;
+    const model = String(body.model);
+    const recorded: RecordedRequest = { path: IMAGES_PATH, model, body, headers: request.headers };
+    this.requests.push(recorded);
+    const reply = this.#options.reply?.(recorded, this.requests.length - 1);
+    if (reply?.status) {
+      this.#sendError(response, reply.status);
+      return;
+    }
+    const size =
+      typeof body.size === 'string' && /^\d{2,4}x\d{2,4}$/.test(body.size)
+        ? body.size
+        : '1024x1024';
+    let png = this.#images.get(size);
+    if (!png) {
+      png = testPattern(size);
+      this.#images.set(size, png);
+    }
+    const b64 = (await png).toString('base64');
+    const gptImage = model.startsWith('gpt-image');
+    response.writeHead(200, { 'content-type': 'application/json' }).end(
+      JSON.stringify({
+        created: Math.floor(Date.now() / 1000),
+        data: [{ b64_json: b64, ...(gptImage ? {} : { revised_prompt: String(body.prompt) }) }],
+        ...(gptImage
+          ? {
+              output_format: 'png',
+              quality: body.quality ?? 'medium',
+              size,
+              usage: {
+                input_tokens: 50,
+                output_tokens: 1056,
+                total_tokens: 1106,
+                input_tokens_details: { image_tokens: 0, text_tokens: 50 },
+              },
+            }
+          : {}),
+      }),
+    );
+  }
+
+  /**
+   * `POST /v1/audio/speech`: a WAV (24 kHz mono 16-bit, as OpenAI's `wav` format), recorded
+   * like the other requests; a reply with a `status` answers that error.
+   */
+  async #speak(request: IncomingMessage, response: ServerResponse, raw: Buffer): Promise<void> {
+    const body = JSON.parse(raw.toString('utf8')) as Record<string, unknown>;
+    const recorded: RecordedRequest = {
+      path: SPEECH_PATH,
+      model: String(body.model),
+      body,
+      headers: request.headers,
+    };
+    this.requests.push(recorded);
+    const reply = this.#options.reply?.(recorded, this.requests.length - 1);
+    if (reply?.status) {
+      this.#sendError(response, reply.status);
+      return;
+    }
+    const wav =
+      (await this.#options.speech?.(recorded)) ??
+      speechLikeWav(Math.min(10, Math.max(0.5, String(body.input ?? '').length * 0.06)));
+    response.writeHead(200, { 'content-type': 'audio/wav' }).end(wav);
   }
 
   #sendError(response: ServerResponse, status: number): void {
@@ -250,4 +350,66 @@ export class FakeLlmServer {
     );
     response.end(event('message_stop', {}));
   }
+}
+
+const IMAGES_PATH = '/v1/images/generations';
+const SPEECH_PATH = '/v1/audio/speech';
+
+/**
+ * A WAV that measures like speech without an engine: voiced syllables (a 120-180 Hz buzz with
+ * falling harmonics under a 4 Hz envelope) with short gaps between words, 24 kHz mono 16-bit.
+ */
+export function speechLikeWav(seconds: number, sampleRate = 24_000): Buffer {
+  const samples = Math.round(seconds * sampleRate);
+  const wav = Buffer.alloc(44 + samples * 2);
+  wav.write('RIFF', 0, 'latin1');
+  wav.writeUInt32LE(36 + samples * 2, 4);
+  wav.write('WAVEfmt ', 8, 'latin1');
+  wav.writeUInt32LE(16, 16);
+  wav.writeUInt16LE(1, 20); // PCM
+  wav.writeUInt16LE(1, 22); // mono
+  wav.writeUInt32LE(sampleRate, 24);
+  wav.writeUInt32LE(sampleRate * 2, 28);
+  wav.writeUInt16LE(2, 32);
+  wav.writeUInt16LE(16, 34);
+  wav.write('data', 36, 'latin1');
+  wav.writeUInt32LE(samples * 2, 40);
+  let phase = 0;
+  for (let i = 0; i < samples; i++) {
+    const t = i / sampleRate;
+    const syllable = (t * 4) % 1;
+    const inWordGap = Math.floor(t * 4) % 3 === 2 && syllable > 0.6;
+    const envelope = inWordGap ? 0 : Math.sin(Math.PI * syllable) ** 2;
+    phase += (2 * Math.PI * (150 + 30 * Math.sin(2 * Math.PI * 0.7 * t))) / sampleRate;
+    let value = 0;
+    for (let harmonic = 1; harmonic <= 8; harmonic++) {
+      value += Math.sin(harmonic * phase) / harmonic;
+    }
+    // The harmonics sum to at most about 1.9: 0.2 keeps peaks near -8 dBFS.
+    wav.writeInt16LE(Math.round(envelope * value * 0.2 * 32767), 44 + i * 2);
+  }
+  return wav;
+}
+const FFMPEG_BIN = (createRequire(import.meta.url)('@ffmpeg-installer/ffmpeg') as { path: string })
+  .path;
+
+/** One PNG frame of FFmpeg's `testsrc2` pattern, `<width>x<height>`. */
+async function testPattern(size: string): Promise<Buffer> {
+  const { stdout } = await promisify(execFile)(
+    FFMPEG_BIN,
+    [
+      ...[
+        '-hide_banner',
+        '-loglevel',
+        'error',
+        '-f',
+        'lavfi',
+        '-i',
+        `testsrc2=size=${size}:rate=1`,
+      ],
+      ...['-frames:v', '1', '-c:v', 'png', '-f', 'image2pipe', 'pipe:1'],
+    ],
+    { encoding: 'buffer', maxBuffer: 64 * 1024 * 1024 },
+  );
+  return stdout;
 }
