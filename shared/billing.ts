@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { pageQuerySchema } from './pagination.ts';
+import { noControlCharacters, text } from './text.ts';
 
 /** Paid operations. Their prices are server configuration (SPEC defaults: 10, 15, 40, 5). */
 export const OPERATIONS = ['script', 'voiceover', 'render', 'publish'] as const;
@@ -23,6 +24,8 @@ export const LEDGER_KINDS = [
   'charge',
   'refund',
   'payment_refund',
+  /** Credits an owner added by hand while payments are not configured (`POST /billing/grants`). */
+  'grant',
 ] as const;
 export const ledgerKindSchema = z.enum(LEDGER_KINDS);
 export type LedgerKind = z.infer<typeof ledgerKindSchema>;
@@ -112,12 +115,13 @@ export const transactionsResponseSchema = z
 const returnUrl = z
   .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
   .max(2000)
+  .check(noControlCharacters)
   .optional();
 
 export const checkoutBodySchema = z
   .strictObject({
     workspaceId: z.uuid(),
-    packageId: z.string().trim().min(1).max(64),
+    packageId: text().trim().min(1).max(64),
     /** Where Stripe sends the buyer after paying. Default: this server's origin. */
     successUrl: returnUrl,
     /** Where Stripe sends the buyer when they go back. Default: this server's origin. */

@@ -25,6 +25,12 @@ export interface Database {
   migrate(): Promise<void>;
   /** Resolves when the database answers a trivial query. */
   ping(): Promise<void>;
+  /**
+   * Calls `onPayload` for each NOTIFY on `channel`, once the notifying transaction committed
+   * (on Postgres from any process, on its own dedicated connection). Resolves when listening;
+   * the returned function stops. Best effort: what is sent while the connection is down is lost.
+   */
+  listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>;
   /** Closes the connection(s); safe to call twice. */
   close(): Promise<void>;
 }
@@ -59,6 +65,7 @@ async function openPglite(dataDir: string | undefined): Promise<Database> {
     ping: async () => {
       await db.execute(sql`select 1`);
     },
+    listen: (channel, onPayload) => client.listen(channel, onPayload),
     close: () => {
       closing ??= client.closed ? Promise.resolve() : client.close();
       return closing;
@@ -76,6 +83,11 @@ async function openPostgres(url: string, max: number): Promise<Database> {
     onnotice: () => {},
     // Timestamps come back as Date objects through drizzle's own mapping.
     connect_timeout: 10,
+    // Seconds before reconnecting after a failed attempt. postgres.js's default grows as
+    // 3^n/100 up to 20 s, and every query waits for the next attempt: during an outage a
+    // request took up to 20 s to get its 503, and the node as long to see Postgres back.
+    // Capped at 1 s (with jitter, like our Redis connections): both within a second.
+    backoff: (retries: number) => (0.5 + Math.random() / 2) * Math.min(3 ** retries / 100, 1),
   });
   const db = drizzlePostgres({ client, schema });
   let closing: Promise<void> | undefined;
@@ -96,6 +108,10 @@ async function openPostgres(url: string, max: number): Promise<Database> {
     },
     ping: async () => {
       await db.execute(sql`select 1`);
+    },
+    listen: async (channel, onPayload) => {
+      const listening = await client.listen(channel, onPayload);
+      return () => listening.unlisten();
     },
     close: () => {
       closing ??= client.end({ timeout: 5 });

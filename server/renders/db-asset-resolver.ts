@@ -27,7 +27,8 @@ export class DbAssetResolver implements AssetResolver {
       .select({ id: assets.id, kind: assets.kind, path: assets.path })
       .from(assets)
       .where(and(eq(assets.id, assetId), eq(assets.projectId, projectId)));
-    if (!row) return null;
+    // Subtitles and script text are no render inputs.
+    if (!row || (row.kind !== 'image' && row.kind !== 'audio')) return null;
     const path = resolve(this.root, row.path);
     // A key never leaves the storage directory, whatever the row says.
     if (isAbsolute(row.path) || !path.startsWith(this.root + sep)) return null;

@@ -10,6 +10,7 @@ import {
   timestamp,
   uuid,
 } from 'drizzle-orm/pg-core';
+import { CHAT_MESSAGE_STATUSES } from '../../../shared/coach.ts';
 import { users } from './accounts.ts';
 import { projects, workspaces } from './workspaces.ts';
 
@@ -27,7 +28,8 @@ export const creatorProfiles = pgTable('creator_profiles', {
 });
 
 export const chatRole = pgEnum('chat_role', ['user', 'assistant']);
-export const chatStatus = pgEnum('chat_status', ['complete', 'incomplete']);
+/** Built from the contract's enum; `pending` is a coach reply not finished yet. */
+export const chatStatus = pgEnum('chat_status', CHAT_MESSAGE_STATUSES);
 
 /**
  * The chat of a project: members' messages and the coach's replies. A reply carries its token
@@ -60,6 +62,11 @@ export const chatMessages = pgTable(
     costUsd: doublePrecision('cost_usd'),
     /** Error code when the reply failed (status incomplete). */
     errorCode: text('error_code'),
+    /**
+     * The reply job's delivery that is producing a pending reply: the fencing token of its
+     * writes (server/coach/chat-store.ts). Null until the first delivery claims it.
+     */
+    attempt: integer('attempt'),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull(),
   },
   (table) => [
@@ -67,6 +74,12 @@ export const chatMessages = pgTable(
     index('chat_messages_user_created_idx').on(table.userId, table.createdAt),
     index('chat_messages_created_idx').on(table.createdAt),
     index('chat_messages_workspace_created_idx').on(table.workspaceId, table.createdAt),
+    // Finds the pending replies of a project and the oldest one of each (the reply sweep).
+    index('chat_messages_status_project_created_idx').on(
+      table.status,
+      table.projectId,
+      table.createdAt,
+    ),
   ],
 );
 
