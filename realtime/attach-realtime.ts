@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Server as HttpServer, IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { createClient } from 'redis';
 import type { AccessCheck, MembershipChange } from './access-check.ts';
 import type { DocumentEdit, DocumentManagerOptions } from './document-manager.ts';
 import { DocumentManager } from './document-manager.ts';
@@ -12,7 +11,7 @@ import { MembershipChannel } from './membership-channel.ts';
 import type { MessageBus } from './message-bus.ts';
 import { LocalMessageBus } from './message-bus.ts';
 import type { RealtimeHooks } from './realtime-hooks.ts';
-import type { RedisClient } from './redis-client.ts';
+import { closeRedisClient, createRedisClient, type RedisClient } from './redis-client.ts';
 import { RedisMessageBus } from './redis-message-bus.ts';
 import { DEFAULT_REDIS_KEY_PREFIX, redisNames } from './redis-names.ts';
 import type { RoomEmitter } from './room-emitter.ts';
@@ -76,8 +75,9 @@ export interface Realtime {
   setHooks(hooks: RealtimeHooks): void;
   /**
    * Stops the realtime layer: closes Yjs connections (1001) after storing every accepted
-   * update, disconnects sockets, closes Redis connections. Leaves the HTTP server to its
-   * owner. Safe to call twice.
+   * update, closes the sockets' transports (stock clients reconnect, to this node once it is
+   * back or to another), closes Redis connections. Leaves the HTTP server to its owner. Safe
+   * to call twice.
    */
   close(): Promise<void>;
 }
@@ -99,15 +99,22 @@ export async function attachRealtime(
   const keyPrefix = options.redis?.keyPrefix ?? DEFAULT_REDIS_KEY_PREFIX;
   const names = redisNames(keyPrefix);
 
+  // Two connections (plus their duplicates): the Socket.IO adapter's commands wait out an
+  // outage, since its stream reader retries at once on a failure and would spin; the bus fails
+  // fast, since a message published into an outage is lost anyway and the resync makes up for it.
   let redis: RedisClient | null = null;
+  let busRedis: RedisClient | null = null;
   let bus: MessageBus;
   if (options.redis) {
-    redis = createClient({ url: options.redis.url });
-    redis.on('error', (error: unknown) => {
-      logger.warn({ err: error }, 'realtime: redis connection error');
+    const { url } = options.redis;
+    redis = createRedisClient({ url, name: 'realtime socket.io adapter', logger, failFast: false });
+    busRedis = createRedisClient({ url, name: 'realtime bus', logger });
+    await Promise.all([redis.connect(), busRedis.connect()]);
+    bus = new RedisMessageBus({
+      redis: busRedis,
+      channelPrefix: names.busChannelPrefix,
+      logger,
     });
-    await redis.connect();
-    bus = new RedisMessageBus({ redis, channelPrefix: names.busChannelPrefix, logger });
   } else {
     bus = new LocalMessageBus();
   }
@@ -145,6 +152,14 @@ export async function attachRealtime(
     },
   });
   await membership.start();
+  // After the bus reconnects (documents resync themselves): membership changes and deletions
+  // published during the gap were lost, so every open socket's rooms are checked again.
+  const onResync = () => {
+    hub.recheckAccess().catch((error: unknown) => {
+      logger.error({ err: error }, 'realtime: re-checking socket access after a resync failed');
+    });
+  };
+  bus.on('resync', onResync);
 
   const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     if (yjs.handles(request)) yjs.handleUpgrade(request, socket, head);
@@ -176,17 +191,15 @@ export async function attachRealtime(
     close() {
       closing ??= (async () => {
         httpServer.off('upgrade', onUpgrade);
+        bus.off('resync', onResync);
         await step('membership channel', () => membership.close());
         await step('documents', () => documents.close());
         await step('yjs endpoint', () => yjs.close());
         await step('socket.io hub', () => hub.close());
         await step('emitter', () => emitter.close());
         await step('message bus', () => bus.close());
-        if (redis?.isOpen) {
-          const client = redis;
-          await step('redis', async () => {
-            await client.close();
-          });
+        for (const client of [redis, busRedis]) {
+          if (client) await step('redis', () => closeRedisClient(client));
         }
       })();
       return closing;

@@ -2,10 +2,14 @@ import { EventEmitter } from 'node:events';
 import type { RealtimeLogger } from './logger.ts';
 import { stderrLogger } from './logger.ts';
 import type { BusListener, MessageBus, MessageBusEvents, Unsubscribe } from './message-bus.ts';
-import type { RedisClient } from './redis-client.ts';
+import { type RedisClient, watchRedisConnection } from './redis-client.ts';
 
 export interface RedisMessageBusOptions {
-  /** A connected client used to publish; the bus duplicates it for its subscriber connection. */
+  /**
+   * A connected client used to publish (best made with `createRedisClient`, failing fast: a
+   * publish during an outage is lost either way, the resync covers it); the bus duplicates it
+   * for its subscriber connection.
+   */
   redis: RedisClient;
   /** Prefix of every channel name, e.g. `reelroom:bus:`. Required: it isolates deployments. */
   channelPrefix: string;
@@ -44,10 +48,9 @@ export class RedisMessageBus extends EventEmitter<MessageBusEvents> implements M
     this.#publisher = options.redis;
     this.#prefix = options.channelPrefix;
     this.#logger = options.logger ?? stderrLogger;
+    // The duplicate keeps the publisher's reconnection policy; its listeners are its own.
     this.#subscriber = options.redis.duplicate();
-    this.#subscriber.on('error', (error: unknown) => {
-      this.#logger.warn({ err: error }, 'redis message bus: subscriber connection error');
-    });
+    watchRedisConnection(this.#subscriber, 'realtime bus subscriber', this.#logger);
     this.#subscriber.on('ready', () => {
       // node-redis resubscribes by itself after a reconnect, but whatever was published while
       // the connection was down is gone: tell subscribers to reconcile from the store.

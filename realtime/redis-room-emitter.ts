@@ -1,16 +1,19 @@
-import { createClient } from 'redis';
 import type { RoomEventName, RoomEventPayload } from '../shared/socket-events.ts';
 import { projectRoom } from '../shared/socket-events.ts';
-import type { RedisClient } from './redis-client.ts';
+import type { RealtimeLogger } from './logger.ts';
+import { closeRedisClient, createRedisClient, type RedisClient } from './redis-client.ts';
 import { DEFAULT_REDIS_KEY_PREFIX, redisNames } from './redis-names.ts';
 import type { RoomEmitter } from './room-emitter.ts';
 
 export interface RedisRoomEmitterOptions {
   /**
    * A connected Redis client, owned by the caller; or `{url}`, for which the emitter opens (on
-   * first emit) and closes its own connection.
+   * first emit) and closes its own connection. That one fails fast during an outage (an emit
+   * rejects at once rather than piling up stale progress in memory) and reconnects by itself.
    */
   redis: RedisClient | { url: string };
+  /** Where the emitter's own connection reports errors. Default: stderr. */
+  logger?: RealtimeLogger;
   /** Must equal the hub's `keyPrefix`. Default `reelroom`. */
   keyPrefix?: string;
   /** Must equal the hub's `streamMaxLen`. Default 10 000. */
@@ -52,7 +55,11 @@ export class RedisRoomEmitter implements RoomEmitter {
       throw new Error('RedisRoomEmitter: streamMaxLen must be an integer >= 100');
     }
     if ('url' in options.redis && typeof options.redis.url === 'string') {
-      this.#redis = createClient({ url: options.redis.url });
+      this.#redis = createRedisClient({
+        url: options.redis.url,
+        name: 'room emitter',
+        ...(options.logger ? { logger: options.logger } : {}),
+      });
       this.#ownsClient = true;
     } else {
       this.#redis = options.redis as RedisClient;
@@ -87,10 +94,8 @@ export class RedisRoomEmitter implements RoomEmitter {
   /** Stops further emits and closes the connection if the emitter opened it. */
   close(): Promise<void> {
     this.#closing ??= (async () => {
-      if (this.#ownsClient && this.#connecting) {
-        await this.#connecting.catch(() => undefined);
-        if (this.#redis.isOpen) await this.#redis.close();
-      }
+      // Not waiting for a connect still under way: with Redis down it would wait for Redis.
+      if (this.#ownsClient && this.#connecting) await closeRedisClient(this.#redis);
     })();
     return this.#closing;
   }

@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { copyFile, mkdir, mkdtemp, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import ffmpeg, { type FfprobeData } from 'fluent-ffmpeg';
+import { MAX_IMAGE_DECODED_BYTES, MAX_IMAGE_PIXELS } from '../shared/assets.ts';
 import {
   describeRenderSpecError,
   MAX_RENDER_SECONDS,
@@ -11,6 +12,7 @@ import {
   renderSpecSchema,
 } from '../shared/render-spec.ts';
 import type { AssetResolver, ResolvedAsset } from './asset-resolver.ts';
+import { spawnBoundToParent } from './bound-child-process.ts';
 import {
   RenderAbortedError,
   RenderFailedError,
@@ -18,7 +20,23 @@ import {
   UnrecoverableError,
 } from './errors.ts';
 import { defaultFontFile, resolveFfmpegBinaries } from './ffmpeg-binaries.ts';
-import { buildRenderPlan, FONT_FILE_NAME, type PlannedScene } from './render-plan.ts';
+import {
+  bytesPerPixel,
+  DEFAULT_RENDER_MEMORY_BUDGET_BYTES,
+  describeBytes,
+  estimateRenderMemory,
+  MAX_AUTO_ENCODER_THREADS,
+} from './render-memory.ts';
+import {
+  buildMuxPlan,
+  buildSegmentPlan,
+  FONT_FILE_NAME,
+  type PlanInputFile,
+  type PlannedScene,
+  sceneTextFiles,
+  segmentListFile,
+  segmentScenes,
+} from './render-plan.ts';
 
 export interface FfmpegRendererOptions {
   /** FFmpeg binary. Default: `ffmpeg` on the PATH, else `@ffmpeg-installer/ffmpeg`. */
@@ -36,8 +54,27 @@ export interface FfmpegRendererOptions {
   workDir?: string;
   /** x264 preset. Default `veryfast`: renders are slideshows, speed beats compression. */
   preset?: string;
-  /** FFmpeg threads per render; 0 lets FFmpeg decide. Default 0. */
+  /**
+   * x264 threads per render; 0 picks the cores, at most {@link MAX_AUTO_ENCODER_THREADS} (each
+   * thread holds frames: see `estimateRenderMemory`). Default 0.
+   */
   threads?: number;
+  /**
+   * Memory one render may need, in bytes, as {@link estimateRenderMemory} estimates it from the
+   * spec and the probed images; a render over it fails as unrecoverable (naming `spec`) before
+   * FFmpeg starts, and the video passes get as many scenes as fit it. Default
+   * {@link DEFAULT_RENDER_MEMORY_BUDGET_BYTES} (512 MiB), the render service's default too, so
+   * what the API accepts a worker renders.
+   */
+  memoryBudgetBytes?: number;
+}
+
+/** An image of a render, probed: each distinct asset once, however many scenes use it. */
+interface PreparedImage {
+  path: string;
+  width: number;
+  height: number;
+  pixelFormat: string | undefined;
 }
 
 export interface RenderRequest {
@@ -74,12 +111,19 @@ export interface RenderResult {
 
 /** Share of the progress bar the encode takes; the thumbnail takes the rest. */
 const ENCODE_SHARE = 0.97;
+/** Share of the encode the video passes take; the pass that joins them and encodes audio the rest. */
+const VIDEO_SHARE = 0.9;
+/** Name of the ffconcat file listing the video segments, in the work directory. */
+const SEGMENT_LIST = 'segments.ffconcat';
 const STDERR_TAIL_LINES = 8;
+/** Lines of FFmpeg's stderr kept while it runs, for the tail of an error. */
+const STDERR_KEPT_LINES = 64;
 
 /**
  * Renders a {@link RenderSpec} into an H.264/AAC MP4 (yuv420p, faststart) and a PNG thumbnail
- * with FFmpeg through fluent-ffmpeg. Inputs are probed first; only the `file` protocol is
- * allowed; scene text reaches FFmpeg only through files; a wall-clock limit kills FFmpeg.
+ * with FFmpeg. Inputs are probed first (FFprobe through fluent-ffmpeg); only the `file`
+ * protocol is allowed; scene text reaches FFmpeg only through files; a wall-clock limit kills
+ * FFmpeg, and so does the death of this process.
  */
 export class FfmpegRenderer {
   readonly ffmpegPath: string;
@@ -89,6 +133,7 @@ export class FfmpegRenderer {
   private readonly workDir: string;
   private readonly preset: string;
   private readonly threads: number;
+  private readonly memoryBudgetBytes: number;
 
   constructor(options: FfmpegRendererOptions = {}) {
     const binaries = resolveFfmpegBinaries({
@@ -102,6 +147,8 @@ export class FfmpegRenderer {
     this.workDir = options.workDir ?? tmpdir();
     this.preset = options.preset ?? 'veryfast';
     this.threads = options.threads ?? 0;
+    this.memoryBudgetBytes = options.memoryBudgetBytes ?? DEFAULT_RENDER_MEMORY_BUDGET_BYTES;
+    if (!(this.memoryBudgetBytes > 0)) throw new RangeError('memoryBudgetBytes must be positive');
     if (!(this.timeoutMs > 0)) throw new RangeError('timeoutMs must be positive');
     if (!Number.isInteger(this.threads) || this.threads < 0) {
       throw new RangeError('threads must be a non-negative integer');
@@ -148,15 +195,39 @@ export class FfmpegRenderer {
       `.${basename(request.thumbnailPath)}.${partId}.part`,
     );
     try {
-      const { scenes, musicPath } = await this.prepareScenes(spec, request);
-      const plan = buildRenderPlan({ spec, scenes, ...(musicPath ? { musicPath } : {}) });
-      if (plan.totalDurationSec > MAX_RENDER_SECONDS) {
+      const prepared = await this.prepareScenes(spec, request);
+      const { musicPath } = prepared;
+      const totalDurationSec = prepared.scenes.reduce((sum, scene) => sum + scene.durationSec, 0);
+      if (totalDurationSec > MAX_RENDER_SECONDS) {
         throw new UnrecoverableError(
-          `scenes: total duration must be at most ${MAX_RENDER_SECONDS} seconds (is ${plan.totalDurationSec.toFixed(2)})`,
+          `scenes: total duration must be at most ${MAX_RENDER_SECONDS} seconds (is ${totalDurationSec.toFixed(2)})`,
+        );
+      }
+      const estimate = estimateRenderMemory(
+        {
+          width: spec.width,
+          height: spec.height,
+          scenes: prepared.scenes.length,
+          images: prepared.images.map((image) => ({
+            width: image.width,
+            height: image.height,
+            // A size unknown until decoded: at most what an image may decode to.
+            bytesPerPixel: image.pixelFormat
+              ? bytesPerPixel(image.pixelFormat)
+              : MAX_IMAGE_DECODED_BYTES / (image.width * image.height),
+          })),
+          audioInputs:
+            prepared.scenes.filter((scene) => scene.voiceoverPath).length + (musicPath ? 1 : 0),
+          encoderThreads: this.encoderThreads(),
+        },
+        this.memoryBudgetBytes,
+      );
+      if (estimate.bytes > this.memoryBudgetBytes) {
+        throw new UnrecoverableError(
+          `spec: the render needs an estimated ${describeBytes(estimate.bytes)} of memory, over the budget of ${describeBytes(this.memoryBudgetBytes)}`,
         );
       }
       await copyFile(this.fontFile, join(work, FONT_FILE_NAME));
-      for (const file of plan.files) await writeFile(join(work, file.name), file.content, 'utf8');
       await mkdir(dirname(request.videoPath), { recursive: true });
       await mkdir(dirname(request.thumbnailPath), { recursive: true });
       // A worker killed mid-render (kill -9) leaves its temporary files; the next attempt of
@@ -164,75 +235,119 @@ export class FfmpegRenderer {
       await removeLeftovers(request.videoPath, videoTemp);
       await removeLeftovers(request.thumbnailPath, thumbTemp);
 
+      // Each distinct image is decoded once, in a pass of its own, and kept at the frame size:
+      // the video passes never see it at its original size.
+      const scaled = new Map<string, string>();
+      for (const [k, image] of prepared.images.entries()) {
+        const name = `image-${k}.png`;
+        await this.run(
+          [
+            ...['-protocol_whitelist', 'file', '-i', image.path],
+            '-vf',
+            `scale=${spec.width}:${spec.height}:force_original_aspect_ratio=decrease,` +
+              `pad=${spec.width}:${spec.height}:(ow-iw)/2:(oh-ih)/2:color=black,setsar=1`,
+            ...['-frames:v', '1', '-c:v', 'png', '-compression_level', '1', '-f', 'image2', name],
+          ],
+          { cwd: work, signal, timeoutMs: remainingMs(), onProcess: request.onProcess },
+        );
+        scaled.set(image.path, name);
+      }
+      const scenes = prepared.scenes.map((scene) =>
+        scene.imagePath ? { ...scene, imagePath: scaled.get(scene.imagePath)! } : scene,
+      );
+      const planInput = { spec, scenes, ...(musicPath ? { musicPath } : {}) };
+      for (const file of sceneTextFiles(planInput)) {
+        await writeFile(join(work, file.name), file.content, 'utf8');
+      }
+
+      // The video in passes of a few scenes (memory grows with the scenes of a pass), then one
+      // pass that joins them without re-encoding and makes the audio.
       const encodeStarted = Date.now();
+      let encodedSec = 0;
+      const reportEncoding = (seconds: number, fps: number | undefined, share: number) => {
+        const done = Math.min(1, seconds / totalDurationSec);
+        const elapsed = (Date.now() - encodeStarted) / 1000;
+        const speed = elapsed > 0 ? seconds / elapsed : 0;
+        report({
+          phase: 'encoding',
+          progress: done * share,
+          ...(fps !== undefined ? { fps } : {}),
+          ...(speed > 0 ? { etaSeconds: Math.max(0, (totalDurationSec - seconds) / speed) } : {}),
+        });
+      };
+      const segmentNames: string[] = [];
+      for (const [k, indices] of segmentScenes(
+        scenes.length,
+        estimate.scenesPerSegment,
+      ).entries()) {
+        const segment = buildSegmentPlan(planInput, indices);
+        const name = `segment-${k}.mp4`;
+        const before = encodedSec;
+        await this.run(
+          [
+            ...inputArgs(segment.inputs),
+            ...['-filter_complex', segment.filter, '-map', `[${segment.videoLabel}]`],
+            ...this.videoEncoderOptions(spec.fps),
+            ...['-an', '-f', 'mp4', name],
+          ],
+          {
+            cwd: work,
+            signal,
+            timeoutMs: remainingMs(),
+            onProcess: request.onProcess,
+            onProgress: (seconds, fps) =>
+              reportEncoding(
+                before + Math.min(seconds, segment.durationSec),
+                fps,
+                ENCODE_SHARE * VIDEO_SHARE,
+              ),
+          },
+        );
+        encodedSec += segment.durationSec;
+        segmentNames.push(name);
+      }
+      await writeFile(join(work, SEGMENT_LIST), segmentListFile(segmentNames), 'utf8');
+      const mux = buildMuxPlan(planInput, SEGMENT_LIST);
       await this.run(
-        (command) => {
-          for (const input of plan.inputs) command.input(input.path).inputOptions(input.options);
-          command
-            .complexFilter(plan.filter)
-            .outputOptions([
-              '-map',
-              `[${plan.videoLabel}]`,
-              '-map',
-              `[${plan.audioLabel}]`,
-              '-c:v',
-              'libx264',
-              '-preset',
-              this.preset,
-              '-crf',
-              '23',
-              '-pix_fmt',
-              'yuv420p',
-              '-r',
-              String(spec.fps),
-              '-c:a',
-              'aac',
-              '-b:a',
-              '128k',
-              '-ar',
-              '48000',
-              '-ac',
-              '2',
-              '-movflags',
-              '+faststart',
-              '-threads',
-              String(this.threads),
-              '-f',
-              'mp4',
-            ])
-            .output(videoTemp);
-        },
+        [
+          ...inputArgs(mux.inputs),
+          ...['-filter_complex', mux.filter, '-map', '0:v', '-map', `[${mux.audioLabel}]`],
+          ...['-c:v', 'copy', '-c:a', 'aac', '-b:a', '128k', '-ar', '48000', '-ac', '2'],
+          ...['-movflags', '+faststart', '-f', 'mp4', videoTemp],
+        ],
         {
           cwd: work,
           signal,
           timeoutMs: remainingMs(),
           onProcess: request.onProcess,
-          onProgress: (seconds, fps) => {
-            const done = Math.min(1, seconds / plan.totalDurationSec);
-            const elapsed = (Date.now() - encodeStarted) / 1000;
-            const speed = elapsed > 0 ? seconds / elapsed : 0;
+          onProgress: (seconds) =>
             report({
               phase: 'encoding',
-              progress: done * ENCODE_SHARE,
-              ...(fps !== undefined ? { fps } : {}),
-              ...(speed > 0
-                ? { etaSeconds: Math.max(0, (plan.totalDurationSec - seconds) / speed) }
-                : {}),
-            });
-          },
+              progress:
+                ENCODE_SHARE *
+                (VIDEO_SHARE + (1 - VIDEO_SHARE) * Math.min(1, seconds / totalDurationSec)),
+            }),
         },
       );
 
       report({ phase: 'thumbnail', progress: ENCODE_SHARE, etaSeconds: 0 });
-      const at = Math.min(1, plan.totalDurationSec / 2);
+      const at = Math.min(1, totalDurationSec / 2);
       await this.run(
-        (command) => {
-          command
-            .input(videoTemp)
-            .inputOptions(['-protocol_whitelist', 'file', '-ss', at.toFixed(3)])
-            .outputOptions(['-frames:v', '1', '-c:v', 'png', '-f', 'image2'])
-            .output(thumbTemp);
-        },
+        [
+          '-protocol_whitelist',
+          'file',
+          '-ss',
+          at.toFixed(3),
+          '-i',
+          videoTemp,
+          '-frames:v',
+          '1',
+          '-c:v',
+          'png',
+          '-f',
+          'image2',
+          thumbTemp,
+        ],
         { cwd: work, signal, timeoutMs: remainingMs(), onProcess: request.onProcess },
       );
       throwIfAborted(signal);
@@ -245,7 +360,7 @@ export class FfmpegRenderer {
       return {
         videoPath: request.videoPath,
         thumbnailPath: request.thumbnailPath,
-        durationSec: plan.totalDurationSec,
+        durationSec: totalDurationSec,
         width: spec.width,
         height: spec.height,
         bytes: size,
@@ -259,16 +374,39 @@ export class FfmpegRenderer {
     }
   }
 
-  /** Resolves and probes every asset; scene durations come from voice-overs where unset. */
+  /** x264 settings of every video pass; the same in each, so the passes join without re-encoding. */
+  private videoEncoderOptions(fps: number): string[] {
+    return [
+      ...['-c:v', 'libx264', '-preset', this.preset, '-crf', '23', '-pix_fmt', 'yuv420p'],
+      ...['-r', String(fps), '-threads', String(this.encoderThreads())],
+    ];
+  }
+
+  /** The x264 thread count: the option, or the cores up to {@link MAX_AUTO_ENCODER_THREADS}. */
+  private encoderThreads(): number {
+    return this.threads || Math.min(availableParallelism(), MAX_AUTO_ENCODER_THREADS);
+  }
+
+  /**
+   * Resolves and probes every asset; scene durations come from voice-overs where unset. Images
+   * are checked against the decoded-size caps before anything decodes them.
+   */
   private async prepareScenes(
     spec: RenderSpec,
     request: RenderRequest,
-  ): Promise<{ scenes: PlannedScene[]; musicPath?: string }> {
-    const probed = new Map<string, Promise<{ asset: ResolvedAsset; durationSec?: number }>>();
+  ): Promise<{ scenes: PlannedScene[]; musicPath?: string; images: PreparedImage[] }> {
+    interface Probed {
+      asset: ResolvedAsset;
+      durationSec?: number;
+      width?: number;
+      height?: number;
+      pixelFormat?: string;
+    }
+    const probed = new Map<string, Promise<Probed>>();
     const load = (assetId: string, kind: ResolvedAsset['kind'], field: string) => {
       let pending = probed.get(assetId);
       if (!pending) {
-        pending = (async () => {
+        pending = (async (): Promise<Probed> => {
           const asset = await request.assets.resolve(request.projectId, assetId);
           if (!asset) throw new UnrecoverableError(`${field}: asset ${assetId} not found`);
           if (asset.kind !== kind) {
@@ -283,6 +421,28 @@ export class FfmpegRenderer {
           if (!stream) {
             throw new UnrecoverableError(`${field}: asset ${assetId} has no ${kind} stream`);
           }
+          if (kind === 'image') {
+            const pixelFormat = stream.pix_fmt;
+            const known = Number(stream.width) > 0 && Number(stream.height) > 0;
+            // No size in the header (a damaged file): counted at the cap, FFmpeg says what is wrong.
+            const width = known ? Number(stream.width) : MAX_IMAGE_PIXELS;
+            const height = known ? Number(stream.height) : 1;
+            if (
+              known &&
+              (width * height > MAX_IMAGE_PIXELS ||
+                width * height * bytesPerPixel(pixelFormat) > MAX_IMAGE_DECODED_BYTES)
+            ) {
+              throw new UnrecoverableError(
+                `${field}: asset ${assetId} is ${width}×${height} (${pixelFormat ?? 'unknown format'}); images may decode to at most ${MAX_IMAGE_PIXELS} pixels and ${describeBytes(MAX_IMAGE_DECODED_BYTES)}`,
+              );
+            }
+            return {
+              asset,
+              width,
+              height,
+              ...(known && pixelFormat ? { pixelFormat } : {}),
+            };
+          }
           const duration = Number(stream.duration ?? data.format.duration);
           return { asset, ...(Number.isFinite(duration) ? { durationSec: duration } : {}) };
         })();
@@ -291,6 +451,7 @@ export class FfmpegRenderer {
       return pending;
     };
 
+    const images = new Map<string, PreparedImage>();
     const scenes = await Promise.all(
       spec.scenes.map(async (scene, i): Promise<PlannedScene> => {
         const image =
@@ -309,6 +470,14 @@ export class FfmpegRenderer {
             `scenes.${i}.voiceoverAssetId: the voice-over lasts ${durationSec.toFixed(2)} s; a scene lasts at most ${MAX_SCENE_SECONDS} s`,
           );
         }
+        if (image) {
+          images.set(image.asset.path, {
+            path: image.asset.path,
+            width: image.width!,
+            height: image.height!,
+            pixelFormat: image.pixelFormat,
+          });
+        }
         return {
           durationSec,
           text: scene.text,
@@ -320,12 +489,20 @@ export class FfmpegRenderer {
     const music = spec.musicAssetId
       ? await load(spec.musicAssetId, 'audio', 'musicAssetId')
       : undefined;
-    return { scenes, ...(music ? { musicPath: music.asset.path } : {}) };
+    return {
+      scenes,
+      images: [...images.values()],
+      ...(music ? { musicPath: music.asset.path } : {}),
+    };
   }
 
-  /** Runs one FFmpeg command to its end, killing it on abort or when time runs out. */
+  /**
+   * Runs FFmpeg with `args` (inputs, filters, outputs) to its end, killing it on abort or when
+   * time runs out. FFmpeg is bound to this process (see `spawnBoundToParent`): a worker that
+   * dies takes its encode with it.
+   */
   private run(
-    build: (command: ffmpeg.FfmpegCommand) => void,
+    args: string[],
     options: {
       cwd: string;
       signal: AbortSignal | undefined;
@@ -339,16 +516,20 @@ export class FfmpegRenderer {
       return Promise.reject(new RenderTimeoutError('render exceeded its wall-clock limit'));
     }
     return new Promise<void>((resolve, reject) => {
-      const command = ffmpeg({ cwd: options.cwd }).setFfmpegPath(this.ffmpegPath);
-      // -xerror: a decoding error ends FFmpeg instead of looping over an undecodable input
-      // (`-loop 1` on a corrupt image would otherwise spin until the wall-clock limit).
-      command.addOption('-nostdin').addOption('-hide_banner').addOption('-xerror');
-      build(command);
+      // -nostdin: never reads ours. -xerror: a decoding error ends FFmpeg instead of looping
+      // over an undecodable input (`-loop 1` on a corrupt image would otherwise spin until the
+      // wall-clock limit). -y: outputs are fresh temporary names.
+      const child = spawnBoundToParent(
+        this.ffmpegPath,
+        ['-nostdin', '-hide_banner', '-xerror', '-y', ...args],
+        { cwd: options.cwd, stdio: ['ignore', 'ignore', 'pipe'], windowsHide: true },
+      );
       let stopped: Error | undefined;
+      let settled = false;
       const stop = (error: Error) => {
         if (stopped) return;
         stopped = error;
-        command.kill('SIGKILL');
+        child.kill('SIGKILL');
       };
       const onAbort = () =>
         stop(
@@ -360,30 +541,46 @@ export class FfmpegRenderer {
       );
       options.signal?.addEventListener('abort', onAbort, { once: true });
       const finish = (error?: Error) => {
+        if (settled) return;
+        settled = true;
         clearTimeout(timer);
         options.signal?.removeEventListener('abort', onAbort);
         if (stopped) reject(stopped);
         else if (error) reject(error);
         else resolve();
       };
-      command
-        .on('start', () => {
-          const pid = (command as unknown as { ffmpegProc?: { pid?: number } }).ffmpegProc?.pid;
-          if (pid !== undefined) options.onProcess?.(pid);
-        })
-        // Not fluent-ffmpeg's 'progress' event: it probes the first input (without the protocol
-        // whitelist) to compute percentages we compute better from the known duration.
-        .on('stderr', (line: string) => {
+      // The last lines FFmpeg wrote, for the error; progress lines end in \r, others in \n.
+      const lines: string[] = [];
+      let partial = '';
+      child.stderr!.setEncoding('utf8');
+      child.stderr!.on('data', (chunk: string) => {
+        const parts = (partial + chunk).split(/\r\n|\r|\n/);
+        partial = parts.pop() ?? '';
+        for (const line of parts) {
           const stats = parseStats(line);
           if (stats) options.onProgress?.(stats.seconds, stats.fps);
-        })
-        .on('end', () => finish())
-        .on('error', (error: Error, _stdout: string | null, stderr: string | null) =>
-          finish(new RenderFailedError('ffmpeg failed', tail(stderr || error.message))),
-        );
-      command.run();
+          else if (line.trim()) lines.push(line);
+        }
+        if (lines.length > STDERR_KEPT_LINES) lines.splice(0, lines.length - STDERR_KEPT_LINES);
+      });
+      child.on('error', (error) => {
+        finish(new RenderFailedError('ffmpeg could not start', error.message));
+      });
+      child.on('close', (code, signal) => {
+        if (code === 0) return finish();
+        const how = signal
+          ? `ffmpeg was killed with signal ${signal}`
+          : `ffmpeg exited with code ${code}`;
+        finish(new RenderFailedError('ffmpeg failed', tail([...lines, partial, how].join('\n'))));
+      });
+      if (child.pid !== undefined) options.onProcess?.(child.pid);
     });
   }
+}
+
+/** `-i` arguments of plan inputs: each input's options, then the input. */
+function inputArgs(inputs: PlanInputFile[]): string[] {
+  return inputs.flatMap((input) => [...input.options, '-i', input.path]);
 }
 
 /** Deletes `.<name>.<id>.part` files of earlier attempts beside `finalPath`, except `keep`. */

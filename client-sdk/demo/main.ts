@@ -64,7 +64,13 @@ async function authenticate(mode: 'login' | 'signup'): Promise<void> {
 async function startSession(name: string): Promise<void> {
   byId('whoami').textContent = `Signed in as ${name}`;
   byId('logout').hidden = false;
-  socket = connectRooms({ baseUrl: client.baseUrl, token: () => client.tokens?.accessToken ?? '' });
+  socket = connectRooms({
+    baseUrl: client.baseUrl,
+    token: () => client.tokens?.accessToken ?? '',
+    onRejoinFailed: (_projectId, error) => {
+      byId('chat-error').textContent = messageOf(error);
+    },
+  });
   const rooms = socket;
   rooms.on('connect_error', () => {
     // A refused handshake (expired access token) is not retried by socket.io-client itself.

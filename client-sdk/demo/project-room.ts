@@ -162,14 +162,7 @@ export async function openProjectRoom(options: ProjectRoomOptions): Promise<() =
   for (const [event, handler] of Object.entries(handlers)) {
     listen(event as keyof ServerToClientEvents, handler);
   }
-  // After a reconnect the server has forgotten the socket's rooms.
-  const rejoin = () => {
-    joinProject(socket, projectId).catch((error: unknown) => {
-      byId('chat-error').textContent = messageOf(error);
-    });
-  };
-  socket.on('connect', rejoin);
-  stopListening.push(() => socket.off('connect', rejoin));
+  // After a reconnect the SDK joins the room again by itself (connectRooms' onRejoinFailed).
 
   // ---- forms
   byId('chat-form').addEventListener(
@@ -201,12 +194,15 @@ export async function openProjectRoom(options: ProjectRoomOptions): Promise<() =
       const inviteRole = byId<HTMLSelectElement>('invite-role').value as Role;
       const status = byId('invite-status');
       try {
-        const member = await client.workspaces.addMember(
+        const added = await client.workspaces.addMember(
           project.workspaceId,
           email.value,
           inviteRole,
         );
-        status.textContent = `${member.name} joined as ${member.role}.`;
+        status.textContent =
+          'member' in added
+            ? `${added.member.name} joined as ${added.member.role}.`
+            : `Invited ${added.invitation.email} as ${added.invitation.role}; they join when they sign up.`;
         email.value = '';
       } catch (error) {
         status.textContent = messageOf(error);
