@@ -5,7 +5,7 @@ import type {
   Project,
   updateProjectBodySchema,
 } from '../shared/projects.ts';
-import type { Member, Role, Workspace } from '../shared/workspaces.ts';
+import type { Invitation, Member, Role, Workspace } from '../shared/workspaces.ts';
 import { ReelroomApiError } from './api-error.ts';
 
 /** The tokens a client holds; persist them to stay signed in. */
@@ -79,13 +79,24 @@ export class ReelroomClient {
       (await this.#call<{ workspace: Workspace }>('GET', `/workspaces/${enc(id)}`)).workspace,
     members: async (id: string): Promise<Member[]> =>
       (await this.#call<{ members: Member[] }>('GET', `/workspaces/${enc(id)}/members`)).members,
-    addMember: async (id: string, email: string, role: Role): Promise<Member> =>
-      (
-        await this.#call<{ member: Member }>('POST', `/workspaces/${enc(id)}/members`, {
-          email,
-          role,
-        })
-      ).member,
+    /**
+     * Adds by email: `{member}` when the email has an account (a member at once), `{invitation}`
+     * when it has none yet (it joins when it signs up).
+     */
+    addMember: async (
+      id: string,
+      email: string,
+      role: Role,
+    ): Promise<{ member: Member } | { invitation: Invitation }> =>
+      this.#call<{ member: Member } | { invitation: Invitation }>(
+        'POST',
+        `/workspaces/${enc(id)}/members`,
+        { email, role },
+      ),
+    /** Revokes an invitation that is still waiting (owners). */
+    revokeInvitation: async (id: string, invitationId: string): Promise<void> => {
+      await this.#call('DELETE', `/workspaces/${enc(id)}/invitations/${enc(invitationId)}`);
+    },
     updateMember: async (id: string, userId: string, role: Role): Promise<Member> =>
       (
         await this.#call<{ member: Member }>(

@@ -1,38 +1,44 @@
-import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import type { ErrorCode } from '../shared/errors.ts';
+import { DomainError, type ErrorCode } from '../shared/errors.ts';
+
+export { DomainError } from '../shared/errors.ts';
 
 /**
- * A failure the client caused or must know about. Domain code throws these; the app's one
- * error handler turns them into the contract's `{error: {code, message}}` body.
+ * Domain errors for the common refusals. Services throw these (never HTTP errors); the HTTP
+ * status of each code is in `http/error-status.ts`, the socket ack is built by the hub.
  */
-export class ApiError extends Error {
-  override name = 'ApiError';
-  constructor(
-    readonly status: ContentfulStatusCode,
-    readonly code: ErrorCode,
-    message: string,
-    readonly details?: unknown,
-    /** Extra response headers, e.g. Retry-After. */
-    readonly headers?: Record<string, string>,
-  ) {
-    super(message);
+
+/** `not_found`: something the request names does not exist, or is hidden from the caller. */
+export class NotFoundError extends DomainError {
+  override name = 'NotFoundError';
+  constructor(what: string) {
+    super('not_found', `${what} not found`);
   }
 }
 
-export const notFound = (what: string) => new ApiError(404, 'not_found', `${what} not found`);
-export const forbidden = (message: string) => new ApiError(403, 'forbidden', message);
+/** `validation_failed`: the input is wrong; `details` lists the problems when there are several. */
+export class ValidationError extends DomainError {
+  override name = 'ValidationError';
+  constructor(message: string, details?: unknown) {
+    super('validation_failed', message, { details });
+  }
+}
+
+/** `rate_limited`: too many attempts; `retryAfterSeconds` says when the next one may pass. */
+export class RateLimitedError extends DomainError {
+  override name = 'RateLimitedError';
+  declare readonly retryAfterSeconds: number;
+  constructor(message: string, retryAfterSeconds: number) {
+    super('rate_limited', message, { details: { retryAfterSeconds }, retryAfterSeconds });
+  }
+}
+
+export const notFound = (what: string) => new NotFoundError(what);
+export const forbidden = (message: string) => new DomainError('forbidden', message);
 export const unauthorized = (message = 'Missing or invalid access token') =>
-  new ApiError(401, 'unauthorized', message);
-export const conflict = (code: ErrorCode, message: string) => new ApiError(409, code, message);
+  new DomainError('unauthorized', message);
+/** A refusal because of the current state (`conflict`, `email_taken`, `last_owner`, ...). */
+export const conflict = (code: ErrorCode, message: string) => new DomainError(code, message);
 export const badRequest = (message: string, details?: unknown) =>
-  new ApiError(400, 'validation_failed', message, details);
+  new ValidationError(message, details);
 export const rateLimited = (message: string, retryAfterSeconds: number) =>
-  new ApiError(
-    429,
-    'rate_limited',
-    message,
-    { retryAfterSeconds },
-    {
-      'Retry-After': String(Math.max(1, Math.ceil(retryAfterSeconds))),
-    },
-  );
+  new RateLimitedError(message, retryAfterSeconds);

@@ -1,5 +1,5 @@
 import { and, type Column, desc, eq, lt, or, type SQL } from 'drizzle-orm';
-import { badRequest } from './errors.ts';
+import { badRequest, type ValidationError } from './errors.ts';
 
 /** Position after the last row of a page: newest-first order by (createdAt, id). */
 interface CursorPosition {
@@ -11,20 +11,43 @@ export function encodeCursor(row: CursorPosition): string {
   return Buffer.from(JSON.stringify([row.createdAt.toISOString(), row.id])).toString('base64url');
 }
 
+const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** Rows are stamped by `new Date()`; years outside this cannot be ours (nor all Postgres'). */
+const EARLIEST_MS = Date.UTC(1970, 0, 1);
+const LATEST_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+
+/** The 400 every cursor we did not issue gets, naming the `cursor` query parameter. */
+export function invalidCursor(): ValidationError {
+  return badRequest('Invalid query: cursor: not a cursor this API returned', [
+    { path: ['cursor'], message: 'invalid cursor' },
+  ]);
+}
+
+/**
+ * The position a cursor of {@link encodeCursor} names. Anything else (not base64url, not JSON,
+ * another shape, a date that does not parse or that Postgres cannot hold, an id that is not a
+ * uuid) is a 400: these values go into SQL comparisons with a timestamp and a uuid column,
+ * where a bad one would be a database error.
+ */
 export function decodeCursor(cursor: string): CursorPosition {
+  let decoded: unknown;
   try {
-    const [createdAt, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [
-      string,
-      string,
-    ];
-    const date = new Date(createdAt);
-    if (typeof id !== 'string' || Number.isNaN(date.getTime())) throw new Error('bad cursor');
-    return { createdAt: date, id };
+    decoded = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
   } catch {
-    throw badRequest('cursor: not a cursor this API returned', [
-      { path: ['cursor'], message: 'invalid cursor' },
-    ]);
+    throw invalidCursor();
   }
+  if (!Array.isArray(decoded) || decoded.length !== 2) throw invalidCursor();
+  const [createdAt, id] = decoded as unknown[];
+  if (typeof createdAt !== 'string' || !ISO_INSTANT.test(createdAt)) throw invalidCursor();
+  if (typeof id !== 'string' || !UUID.test(id)) throw invalidCursor();
+  const date = new Date(createdAt);
+  const ms = date.getTime();
+  // `2021-02-30T...` parses to March 2nd: only a date that prints back the same is one we made.
+  if (Number.isNaN(ms) || ms < EARLIEST_MS || ms > LATEST_MS || date.toISOString() !== createdAt) {
+    throw invalidCursor();
+  }
+  return { createdAt: date, id };
 }
 
 /**

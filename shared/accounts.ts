@@ -1,33 +1,33 @@
 import { z } from 'zod';
+import { text } from './text.ts';
 
 /** Emails are compared trimmed and lower-cased, so `A@x.io` and `a@x.io ` are one account. */
-export const emailSchema = z
-  .string()
+export const emailSchema = text()
   .trim()
   .max(254)
   .pipe(z.email())
   .transform((email) => email.toLowerCase());
 
 /** NIST 800-63B: length over composition rules; 128 bounds the hashing work per request. */
-export const passwordSchema = z.string().min(8, 'must be at least 8 characters').max(128);
+export const passwordSchema = text().min(8, 'must be at least 8 characters').max(128);
 
 export const signupBodySchema = z
   .strictObject({
     email: emailSchema,
     password: passwordSchema,
-    name: z.string().trim().min(1).max(100),
+    name: text().trim().min(1).max(100),
   })
   .meta({ id: 'SignupBody' });
 
 export const loginBodySchema = z
   .strictObject({
     email: emailSchema,
-    password: z.string().min(1).max(128),
+    password: text().min(1).max(128),
   })
   .meta({ id: 'LoginBody' });
 
 export const refreshBodySchema = z
-  .strictObject({ refreshToken: z.string().min(20).max(200) })
+  .strictObject({ refreshToken: text().min(20).max(200) })
   .meta({ id: 'RefreshBody' });
 
 export const userSchema = z

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { text } from './text.ts';
 
 /** The five kinds of decision the detector knows (SPEC, Coach flow). */
 export const DECISION_CATEGORIES = [
@@ -26,6 +27,14 @@ export const CoachErrorCodes = {
   ProviderRateLimited: 'provider_rate_limited',
   /** No plan template with that id. */
   UnknownTemplate: 'unknown_template',
+  /**
+   * In `chat:error`, not final: the node streaming this reply stopped (a crash, a shutdown) and
+   * the reply starts over under the same `messageId`. Discard its tokens so far; what streams
+   * next, up to `chat:done` or another `chat:error`, is the reply that is stored.
+   */
+  ReplyRestarted: 'reply_restarted',
+  /** The reply could not be produced (its attempts ran out, or the asker lost access). */
+  ReplyFailed: 'reply_failed',
 } as const;
 export type CoachErrorCode = (typeof CoachErrorCodes)[keyof typeof CoachErrorCodes];
 
@@ -33,10 +42,10 @@ export type CoachErrorCode = (typeof CoachErrorCodes)[keyof typeof CoachErrorCod
 
 export const creatorProfileBodySchema = z
   .strictObject({
-    platforms: z.array(z.string().trim().min(1).max(60)).max(20).default([]),
+    platforms: z.array(text().trim().min(1).max(60)).max(20).default([]),
     audienceSize: z.number().int().min(0).max(10_000_000_000).nullable().default(null),
-    niche: z.string().trim().max(200).nullable().default(null),
-    goals: z.array(z.string().trim().min(1).max(300)).max(20).default([]),
+    niche: text().trim().max(200).nullable().default(null),
+    goals: z.array(text().trim().min(1).max(300)).max(20).default([]),
     /** Monthly budget in USD the creator can spend on the plan. */
     budgetUsd: z.number().min(0).max(10_000_000).nullable().default(null),
   })
@@ -63,8 +72,12 @@ export const chatUsageSchema = z.object({
   outputTokens: z.number().int(),
 });
 
-/** `complete`; `incomplete` when the provider failed mid-stream and the partial was kept. */
-export const chatMessageStatusSchema = z.enum(['complete', 'incomplete']);
+/**
+ * `complete`; `incomplete` when the reply failed (the partial, if any, was kept); `pending` for a
+ * coach reply accepted but not finished yet (its text streams as `chat:token`).
+ */
+export const CHAT_MESSAGE_STATUSES = ['complete', 'incomplete', 'pending'] as const;
+export const chatMessageStatusSchema = z.enum(CHAT_MESSAGE_STATUSES);
 
 export const chatMessageSchema = z
   .object({
@@ -91,8 +104,11 @@ export const chatMessageSchema = z
   .meta({ id: 'ChatMessage' });
 export type ChatMessage = z.infer<typeof chatMessageSchema>;
 
+/** A chat message as members write it, over REST and in `chat:send`. */
+export const chatContentSchema = text().trim().min(1).max(8000);
+
 export const sendChatBodySchema = z
-  .strictObject({ content: z.string().trim().min(1).max(8000) })
+  .strictObject({ content: chatContentSchema })
   .meta({ id: 'SendChatBody' });
 
 // ---------------------------------------------------------------- decisions
@@ -170,7 +186,7 @@ export const planTemplateSummarySchema = z
   .meta({ id: 'PlanTemplateSummary' });
 
 export const applyPlanBodySchema = z
-  .strictObject({ templateId: z.string().min(1).max(100) })
+  .strictObject({ templateId: text().min(1).max(100) })
   .meta({ id: 'ApplyPlanBody' });
 
 const progressSchema = z.object({
@@ -256,5 +272,5 @@ export const setTaskBodySchema = z.strictObject({ done: z.boolean() }).meta({ id
 
 export const taskParamsSchema = z.strictObject({
   id: z.uuid(),
-  taskId: z.string().min(1).max(100),
+  taskId: text().min(1).max(100),
 });

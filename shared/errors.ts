@@ -14,6 +14,7 @@ export const ERROR_CODES = [
   'conflict',
   'email_taken',
   'already_member',
+  'already_invited',
   'last_owner',
   'rate_limited',
   'insufficient_credits',
@@ -33,3 +34,32 @@ export const errorBodySchema = z
   })
   .meta({ id: 'Error' });
 export type ErrorBody = z.infer<typeof errorBodySchema>;
+
+/** What a {@link DomainError} may carry besides its code and message. */
+export interface DomainErrorOptions {
+  /** Machine-readable specifics for the client (sent as `error.details`). */
+  details?: unknown;
+  /** When trying again may succeed, in seconds; HTTP sends it as `Retry-After`. */
+  retryAfterSeconds?: number;
+  cause?: unknown;
+}
+
+/**
+ * A refusal the client caused or must know about, with one of the contract's codes. Services
+ * throw it; it knows no transport (no HTTP status, no headers): the API's error handler picks
+ * the status from the code, and the socket hub answers an ack with `{error: {code, message}}`,
+ * each in one place. Any other error reaches clients as an internal error without its message.
+ */
+export class DomainError extends Error {
+  override name = 'DomainError';
+  readonly code: ErrorCode;
+  readonly details?: unknown;
+  readonly retryAfterSeconds?: number;
+
+  constructor(code: ErrorCode, message: string, options: DomainErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    if (options.details !== undefined) this.details = options.details;
+    if (options.retryAfterSeconds !== undefined) this.retryAfterSeconds = options.retryAfterSeconds;
+  }
+}

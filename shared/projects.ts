@@ -1,7 +1,8 @@
 import { z } from 'zod';
+import { text } from './text.ts';
 
-const title = z.string().trim().min(1).max(200);
-const topic = z.string().trim().min(1).max(2000);
+const title = text().trim().min(1).max(200);
+const topic = text().trim().min(1).max(2000);
 
 export const projectIdParamsSchema = z.strictObject({ id: z.uuid() });
 

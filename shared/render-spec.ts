@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { jobStatusSchema } from './job-status.ts';
+import { text } from './text.ts';
 
 /** Largest frame a render may have (1080p). */
 export const MAX_RENDER_WIDTH = 1920;
@@ -47,7 +48,7 @@ export const sceneBackgroundSchema = z.discriminatedUnion(
  */
 export const renderSceneSchema = z
   .strictObject({
-    text: z.string().max(MAX_SCENE_TEXT_LENGTH, {
+    text: text().max(MAX_SCENE_TEXT_LENGTH, {
       error: `must be at most ${MAX_SCENE_TEXT_LENGTH} characters`,
     }),
     durationSec: z
@@ -136,7 +137,7 @@ export const submitRenderBodySchema = z
   .strictObject({
     spec: renderSpecSchema,
     /** A repeated submit with the same key in the same project returns the first render. */
-    idempotencyKey: z.string().min(1).max(200).optional(),
+    idempotencyKey: text().min(1).max(200).optional(),
   })
   .meta({ id: 'SubmitRenderBody' });
 

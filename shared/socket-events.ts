@@ -1,4 +1,7 @@
+import { z } from 'zod';
+import { chatContentSchema } from './coach.ts';
 import type { JobStatus } from './job-status.ts';
+import { text } from './text.ts';
 
 /** Room name for a project: every project event goes to `project:<projectId>`. */
 export function projectRoom(projectId: string): `project:${string}` {
@@ -68,14 +71,26 @@ export interface ServerToClientEvents {
   'project:deleted': (event: { projectId: string }) => void;
 }
 
-/** Events a client sends (SPEC, Socket.IO). */
+/** The payload of `project:join` and `project:leave`. */
+export const projectPayloadSchema = z.object({ projectId: text().min(1).max(64) });
+
+/** The payload of `chat:send`; `content` is checked exactly as `POST /projects/:id/chat`'s. */
+export const chatSendPayloadSchema = z.object({
+  projectId: text().min(1).max(64),
+  content: chatContentSchema,
+});
+
+export type ProjectPayload = z.input<typeof projectPayloadSchema>;
+export type ChatSendPayload = z.input<typeof chatSendPayloadSchema>;
+
+/**
+ * Events a client sends (SPEC, Socket.IO). Payload types come from the schemas above, which the
+ * hub parses every payload with: one source for both.
+ */
 export interface ClientToServerEvents {
-  'project:join': (payload: { projectId: string }, ack?: Ack<{ ok: true }>) => void;
-  'project:leave': (payload: { projectId: string }, ack?: Ack<{ ok: true }>) => void;
-  'chat:send': (
-    payload: { projectId: string; content: string },
-    ack?: Ack<{ messageId: string }>,
-  ) => void;
+  'project:join': (payload: ProjectPayload, ack?: Ack<{ ok: true }>) => void;
+  'project:leave': (payload: ProjectPayload, ack?: Ack<{ ok: true }>) => void;
+  'chat:send': (payload: ChatSendPayload, ack?: Ack<{ messageId: string }>) => void;
 }
 
 export type InterServerEvents = Record<string, never>;

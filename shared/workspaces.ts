@@ -1,14 +1,17 @@
 import { z } from 'zod';
 import { emailSchema } from './accounts.ts';
+import { text } from './text.ts';
 
-export const roleSchema = z.enum(['owner', 'editor', 'viewer']);
+export const ROLES = ['owner', 'editor', 'viewer'] as const;
+export const roleSchema = z.enum(ROLES);
 export type Role = z.infer<typeof roleSchema>;
 
 export const workspaceIdParamsSchema = z.strictObject({ id: z.uuid() });
 export const memberParamsSchema = z.strictObject({ id: z.uuid(), userId: z.uuid() });
+export const invitationParamsSchema = z.strictObject({ id: z.uuid(), invitationId: z.uuid() });
 
 export const createWorkspaceBodySchema = z
-  .strictObject({ name: z.string().trim().min(1).max(100) })
+  .strictObject({ name: text().trim().min(1).max(100) })
   .meta({ id: 'CreateWorkspaceBody' });
 
 export const addMemberBodySchema = z
@@ -40,3 +43,20 @@ export const memberSchema = z
   })
   .meta({ id: 'Member' });
 export type Member = z.infer<typeof memberSchema>;
+
+/**
+ * An email invited to a workspace before it has an account. The account made with that email
+ * becomes a member with `role` at signup; owners may revoke it until then.
+ */
+export const invitationSchema = z
+  .object({
+    id: z.uuid(),
+    workspaceId: z.uuid(),
+    email: z.string(),
+    role: roleSchema,
+    /** The owner who invited, or null once their account is gone. */
+    invitedBy: z.uuid().nullable(),
+    createdAt: z.iso.datetime(),
+  })
+  .meta({ id: 'Invitation' });
+export type Invitation = z.infer<typeof invitationSchema>;

@@ -4,12 +4,13 @@ import { LRUCache } from 'lru-cache';
 import type { User } from '../../shared/accounts.ts';
 import type { Db, Tx } from '../db/index.ts';
 import { tables } from '../db/index.ts';
-import { ApiError, notFound } from '../errors.ts';
+import { conflict, DomainError, notFound } from '../errors.ts';
 import type { WorkspaceService } from '../workspaces/workspace-service.ts';
 import { ACCESS_TOKEN_TTL_SECONDS, type AccessTokens } from './access-tokens.ts';
 import type { LoginLimiter } from './login-limiter.ts';
 import { hashPassword, verifyPassword } from './password-hasher.ts';
 import type { RefreshTokens } from './refresh-tokens.ts';
+import type { SignupLimiter } from './signup-limiter.ts';
 
 /** Hooks other parts (billing) attach to account events. A hook rejects by throwing. */
 export interface AccountHooks {
@@ -31,52 +32,70 @@ export function toUser(row: UserRow): User {
   return { id: row.id, email: row.email, name: row.name, createdAt: row.createdAt.toISOString() };
 }
 
+/** Channel the `users` delete trigger notifies with the deleted user's id (migration 0011). */
+export const USER_DELETED_CHANNEL = 'reelroom_user_deleted';
+
+/** Longest a node may take a deleted user for existing when the notification was lost. */
+const EXISTS_TTL_MS = 30_000;
+
 /** Sign-up, login, token refresh and logout. */
 export class AccountService {
   readonly #users = new LRUCache<string, User>({ max: 10_000, ttl: 30_000 });
+  /** Users known to exist, until their deletion is announced (see `exists`). */
+  readonly #existing = new LRUCache<string, true>({ max: 100_000, ttl: EXISTS_TTL_MS });
 
   constructor(
     private readonly db: Db,
     private readonly accessTokens: AccessTokens,
     private readonly refreshTokens: RefreshTokens,
-    private readonly limiter: LoginLimiter,
+    private readonly limiters: { login: LoginLimiter; signup: SignupLimiter },
     private readonly workspaces: WorkspaceService,
     private readonly hooks: AccountHooks = {},
     private readonly onHookError: (error: unknown) => void = () => {},
   ) {}
 
-  /** Creates the user and their first workspace in one transaction. Duplicate email: 409. */
-  async signup(input: { email: string; password: string; name: string }) {
+  /**
+   * Creates the user and their first workspace in one transaction, and turns the invitations
+   * of their email into memberships in it. Duplicate email: 409. Limited per client IP (429)
+   * before any hashing.
+   */
+  async signup(input: { email: string; password: string; name: string }, clientIp: string) {
+    await this.limiters.signup.beforeSignup(clientIp);
     const passwordHash = await hashPassword(input.password);
     const userId = randomUUID();
-    const row = await this.db.transaction(async (tx) => {
+    const created = await this.db.transaction(async (tx) => {
       const [user] = await tx
         .insert(tables.users)
         .values({ id: userId, email: input.email, name: input.name, passwordHash })
         .onConflictDoNothing({ target: tables.users.email })
         .returning();
-      if (!user)
-        throw new ApiError(409, 'email_taken', 'An account with this email already exists');
+      if (!user) throw conflict('email_taken', 'An account with this email already exists');
       const workspace = await this.workspaces.create(tx, userId, `${input.name}'s workspace`);
       await this.hooks.afterSignup?.(tx, { userId, workspaceId: workspace.id });
-      return user;
+      const joined = await this.workspaces.acceptInvitations(tx, userId, user.email);
+      return { user, joined };
     });
-    return { user: toUser(row), ...(await this.#startSession(row.id)) };
+    this.workspaces.announce(created.joined);
+    // The address the account was made from is one its owner may always log in from.
+    await this.limiters.login.onSuccess(clientIp, created.user.email);
+    return { user: toUser(created.user), ...(await this.#startSession(userId)) };
   }
 
   /** Same error for an unknown email and a wrong password; both paths hash once. */
   async login(input: { email: string; password: string }, clientIp: string) {
-    await this.limiter.beforeAttempt(clientIp, input.email);
+    await this.limiters.login.beforeAttempt(clientIp, input.email);
     const [row] = await this.db
       .select()
       .from(tables.users)
       .where(eq(tables.users.email, input.email));
     const ok = await verifyPassword(row?.passwordHash, input.password);
     if (!row || !ok) {
-      await this.limiter.onFailure(input.email);
-      throw new ApiError(401, 'invalid_credentials', 'Email or password is incorrect');
+      await this.limiters.login.onFailure(clientIp, input.email);
+      throw new DomainError('invalid_credentials', 'Email or password is incorrect');
     }
-    await this.limiter.onSuccess(input.email);
+    await this.limiters.login.onSuccess(clientIp, input.email);
+    // An invitation written while this account's signup committed is applied now.
+    await this.workspaces.acceptPendingInvitations(row.id, row.email);
     const session = await this.#startSession(row.id);
     await this.hooks.afterLogin?.({ userId: row.id }).catch(this.onHookError);
     return { user: toUser(row), ...session };
@@ -108,6 +127,29 @@ export class AccountService {
     const user = toUser(row);
     this.#users.set(userId, user);
     return user;
+  }
+
+  /**
+   * Whether the account exists. Every authenticated request asks (a deleted user's access
+   * token is still valid for up to 15 minutes), so a yes is cached: a primary-key read per
+   * request cost more than the rest of `GET /me` (PGlite ~0.5 ms). The cache cannot hide a
+   * deletion: the `users` delete trigger notifies every node, which calls {@link forget};
+   * `EXISTS_TTL_MS` bounds how long a lost notification (a dropped connection) can.
+   */
+  async exists(userId: string): Promise<boolean> {
+    if (this.#existing.get(userId)) return true;
+    const [row] = await this.db
+      .select({ id: tables.users.id })
+      .from(tables.users)
+      .where(eq(tables.users.id, userId));
+    if (row) this.#existing.set(userId, true);
+    return Boolean(row);
+  }
+
+  /** Forgets a deleted user at once: their tokens stop working on this node. */
+  forget(userId: string): void {
+    this.#existing.delete(userId);
+    this.#users.delete(userId);
   }
 
   async #startSession(userId: string): Promise<SessionTokens> {

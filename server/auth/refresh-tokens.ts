@@ -2,7 +2,7 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { and, eq, isNull } from 'drizzle-orm';
 import type { Db, Tx } from '../db/index.ts';
 import { tables } from '../db/index.ts';
-import { ApiError, unauthorized } from '../errors.ts';
+import { DomainError, unauthorized } from '../errors.ts';
 
 /** 7 days; every refresh replaces the token, so an active user never hits this. */
 export const REFRESH_TOKEN_TTL_MS = 7 * 24 * 60 * 60 * 1000;
@@ -60,8 +60,7 @@ export class RefreshTokens {
       case 'rotated':
         return { userId: outcome.userId, refreshToken: outcome.refreshToken };
       case 'reused':
-        throw new ApiError(
-          401,
+        throw new DomainError(
           'token_reused',
           'Refresh token was already used; every session of this login is revoked',
         );

@@ -1,4 +1,4 @@
-import { ApiError } from '../errors.ts';
+import { DomainError } from '../errors.ts';
 
 /** Error codes billing answers with, besides the common ones in shared/errors.ts. */
 export const BILLING_ERROR_CODES = {
@@ -12,26 +12,24 @@ export const BILLING_ERROR_CODES = {
 
 /** 402 with what the client needs to decide: the balance and the price. */
 export const insufficientCredits = (balance: number, price: number, details: object = {}) =>
-  new ApiError(
-    402,
+  new DomainError(
     BILLING_ERROR_CODES.insufficientCredits,
     `Not enough credits: this costs ${price}, the workspace has ${balance}`,
-    { balance, price, ...details },
+    { details: { balance, price, ...details } },
   );
 
 /** The same idempotency key was used before for a different request. */
 export const idempotencyConflict = (key: string) =>
-  new ApiError(
-    409,
+  new DomainError(
     BILLING_ERROR_CODES.idempotencyConflict,
     `idempotencyKey: '${key}' was already used for a different request`,
   );
 
 export const invalidSignature = (message: string) =>
-  new ApiError(400, BILLING_ERROR_CODES.invalidSignature, `stripe-signature: ${message}`);
+  new DomainError(BILLING_ERROR_CODES.invalidSignature, `stripe-signature: ${message}`);
 
 export const paymentsUnavailable = (message: string) =>
-  new ApiError(503, BILLING_ERROR_CODES.paymentsUnavailable, message);
+  new DomainError(BILLING_ERROR_CODES.paymentsUnavailable, message);
 
 export const paymentProviderError = (message: string) =>
-  new ApiError(502, BILLING_ERROR_CODES.paymentProvider, `Stripe: ${message}`);
+  new DomainError(BILLING_ERROR_CODES.paymentProvider, `Stripe: ${message}`);

@@ -1,6 +1,8 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { except } from 'hono/combine';
 import { cors } from 'hono/cors';
+import { getPath } from 'hono/utils/url';
+import { canonicalPath } from '../../shared/ids.ts';
 import type { Services } from '../services.ts';
 import type { AppEnv } from './app-env.ts';
 import { handleError, handleNotFound } from './error-handler.ts';
@@ -13,6 +15,7 @@ import { demoRoutes } from './routes/demo.ts';
 import { docsRoutes } from './routes/docs.ts';
 import { healthRoutes } from './routes/health.ts';
 import { metricsRoutes } from './routes/metrics.ts';
+import { pipelineRoutes } from './routes/pipeline.ts';
 import { projectRoutes } from './routes/projects.ts';
 import { renderRoutes } from './routes/renders.ts';
 import { scriptRoutes } from './routes/script.ts';
@@ -31,6 +34,7 @@ function createApi() {
     .route('/', billingRoutes)
     .route('/', coachRoutes)
     .route('/', renderRoutes)
+    .route('/', pipelineRoutes)
     .route('/', assetRoutes)
     .route('/', scriptRoutes);
 }
@@ -62,7 +66,12 @@ export function createApp(services: Services) {
   });
   api.doc31('/openapi.json', OPENAPI_INFO);
 
-  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+  const app = new OpenAPIHono<AppEnv>({
+    defaultHook: validationHook,
+    // Ids in paths are routed in their canonical spelling (lower case, see canonicalId): a
+    // project named in upper case is the same project, its room, documents and files.
+    getPath: (request) => canonicalPath(getPath(request)),
+  });
   app.use('*', requestContext(services));
   // Browsers on other origins get CORS headers only when CORS_ORIGINS lists their origin.
   if (services.corsOrigins?.length) {

@@ -4,7 +4,7 @@ import { getConnInfo } from '@hono/node-server/conninfo';
 import type { Context, MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { routePath } from 'hono/route';
-import { ApiError, unauthorized } from '../errors.ts';
+import { DomainError, unauthorized } from '../errors.ts';
 import type { Services } from '../services.ts';
 import type { AppEnv } from './app-env.ts';
 
@@ -76,15 +76,7 @@ const bodyLimitOf = (maxSize: number): MiddlewareHandler<AppEnv> =>
     maxSize,
     onError: () => {
       // The rest of the body is never read, so the connection cannot carry another request.
-      throw new ApiError(
-        413,
-        'payload_too_large',
-        `Request body exceeds ${maxSize} bytes`,
-        undefined,
-        {
-          Connection: 'close',
-        },
-      );
+      throw new DomainError('payload_too_large', `Request body exceeds ${maxSize} bytes`);
     },
   });
 
@@ -101,8 +93,7 @@ export const requireJsonBody: MiddlewareHandler<AppEnv> = async (c, next) => {
   if (['POST', 'PUT', 'PATCH'].includes(c.req.method) && (hasBody || chunked)) {
     const mediaType = (c.req.header('content-type') ?? '').split(';')[0]!.trim();
     if (!JSON_MEDIA_TYPE.test(mediaType)) {
-      throw new ApiError(
-        415,
+      throw new DomainError(
         'unsupported_media_type',
         `content-type: expected application/json, got '${mediaType || 'none'}'`,
       );
@@ -113,8 +104,8 @@ export const requireJsonBody: MiddlewareHandler<AppEnv> = async (c, next) => {
 
 /**
  * Requires `Authorization: Bearer <accessToken>` of a user who still exists, and puts the user
- * id on the context. The token alone would outlive a deleted account by up to its 15 minutes,
- * so the user is looked up (one primary-key read; the socket handshake does the same).
+ * id on the context. The token alone would outlive a deleted account by up to its 15 minutes;
+ * the socket handshake checks the same way.
  */
 export const requireAuth: MiddlewareHandler<AppEnv> = async (c, next) => {
   const header = c.req.header('authorization');
@@ -122,7 +113,7 @@ export const requireAuth: MiddlewareHandler<AppEnv> = async (c, next) => {
   if (!match) throw unauthorized('Authorization: expected a Bearer access token');
   const claims = await c.var.services.accessTokens.verify(match[1]!);
   if (!claims) throw unauthorized('Authorization: access token is invalid or expired');
-  if (!(await c.var.services.accounts.findUser(claims.userId))) {
+  if (!(await c.var.services.accounts.exists(claims.userId))) {
     throw unauthorized('Authorization: the account of this access token no longer exists');
   }
   c.set('userId', claims.userId);

@@ -1,6 +1,6 @@
 import type { Hook } from '@hono/zod-openapi';
 import type { z } from 'zod';
-import { ApiError } from '../errors.ts';
+import { ValidationError } from '../errors.ts';
 import type { AppEnv } from './app-env.ts';
 
 /** `email: Invalid email address; name: Required`: each problem with the field it concerns. */
@@ -34,9 +34,7 @@ export const validationHook: Hook<any, AppEnv, any, any> = (result, _c) => {
   if (!result.success) {
     const issues = result.error.issues;
     const target = TARGET_NAMES[result.target] ?? result.target;
-    throw new ApiError(
-      400,
-      'validation_failed',
+    throw new ValidationError(
       `Invalid ${target}: ${describeIssues(target, issues)}`,
       issues.map((issue) => ({ path: issue.path, message: issue.message, code: issue.code })),
     );

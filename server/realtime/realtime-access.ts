@@ -1,7 +1,7 @@
 import type { AccessCheck, AuthenticatedUser, ProjectAccess } from '../../realtime/index.ts';
 import type { AccessTokens } from '../auth/access-tokens.ts';
 import type { AccountService } from '../auth/account-service.ts';
-import { ApiError } from '../errors.ts';
+import { DomainError } from '../errors.ts';
 import type { ProjectService } from '../projects/project-service.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -25,11 +25,13 @@ export class RealtimeAccess implements AccessCheck {
   async authenticate(token: string): Promise<AuthenticatedUser | null> {
     const claims = await this.#tokens.verify(token);
     if (!claims) return null;
+    // A valid token of a user that no longer exists is refused, as on REST.
+    if (!(await this.#accounts.exists(claims.userId))) return null;
     try {
       const user = await this.#accounts.getUser(claims.userId);
       return { userId: user.id, name: user.name };
     } catch (error) {
-      // A valid token of a user that no longer exists.
+      // Deleted between the two reads.
       if (isNotFound(error)) return null;
       throw error;
     }
@@ -50,5 +52,5 @@ export class RealtimeAccess implements AccessCheck {
 }
 
 function isNotFound(error: unknown): boolean {
-  return error instanceof ApiError && error.status === 404;
+  return error instanceof DomainError && error.code === 'not_found';
 }

@@ -1,6 +1,6 @@
 import { and, eq, inArray } from 'drizzle-orm';
 import { renderJobs } from '../db/schema/renders.ts';
-import { ApiError } from '../errors.ts';
+import { conflict } from '../errors.ts';
 import type { ProjectDeleteGuard } from '../projects/project-service.ts';
 import type { FileStorage } from '../storage/index.ts';
 
@@ -17,8 +17,7 @@ export const refuseWhileRendering: ProjectDeleteGuard = async (tx, projectId) =>
     )
     .limit(1);
   if (active) {
-    throw new ApiError(
-      409,
+    throw conflict(
       'renders_in_progress',
       `project: render ${active.id} is still queued or running; cancel it (POST /renders/${active.id}/cancel) or let it end, then delete the project`,
     );

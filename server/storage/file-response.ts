@@ -1,6 +1,17 @@
 import { Readable } from 'node:stream';
-import { ApiError } from '../errors.ts';
+import { DomainError, notFound } from '../errors.ts';
 import type { FileStorage } from './file-storage.ts';
+
+/**
+ * `range_not_satisfiable`: the `Range` asks for bytes past the end; `size` is the file's length,
+ * which HTTP sends back in `Content-Range` (RFC 9110 §15.5.17).
+ */
+export class RangeNotSatisfiableError extends DomainError {
+  override name = 'RangeNotSatisfiableError';
+  constructor(readonly size: number) {
+    super('range_not_satisfiable', `Range: outside the file (${size} bytes)`);
+  }
+}
 
 export interface FileResponseOptions {
   contentType: string;
@@ -23,7 +34,7 @@ export async function fileResponse(
   options: FileResponseOptions,
 ): Promise<Response> {
   const info = await storage.stat(key);
-  if (!info) throw new ApiError(404, 'not_found', 'File not found');
+  if (!info) throw notFound('File');
   const size = info.bytes;
   const headers = new Headers({
     'Content-Type': options.contentType,
@@ -36,15 +47,7 @@ export async function fileResponse(
   }
   const range = options.range ? parseRange(options.range, size) : undefined;
   if (range === 'unsatisfiable') {
-    throw new ApiError(
-      416,
-      'range_not_satisfiable',
-      `Range: outside the file (${size} bytes)`,
-      undefined,
-      {
-        'Content-Range': `bytes */${size}`,
-      },
-    );
+    throw new RangeNotSatisfiableError(size);
   }
   const { start, end } = range ?? { start: 0, end: size - 1 };
   const length = size === 0 ? 0 : end - start + 1;

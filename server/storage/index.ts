@@ -1,4 +1,4 @@
 export type { FileResponseOptions } from './file-response.ts';
-export { fileResponse, parseRange } from './file-response.ts';
+export { fileResponse, parseRange, RangeNotSatisfiableError } from './file-response.ts';
 export type { FileStorage, StoredFileInfo } from './file-storage.ts';
 export { LocalFileStorage } from './local-file-storage.ts';

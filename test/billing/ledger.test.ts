@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Billing, resolveBillingSettings } from '../../server/billing/index.ts';
 import type { Database } from '../../server/db/index.ts';
 import { tables } from '../../server/db/index.ts';
-import { ApiError } from '../../server/errors.ts';
+import { DomainError } from '../../server/errors.ts';
 import { databaseBackends } from '../support/databases.ts';
 import { billingOn, expectLedgerConsistent, ownerWithWorkspace } from './support/wallets.ts';
 
@@ -72,9 +72,8 @@ describe.each(databaseBackends)('credit ledger on $name', ({ open }) => {
     expect(ok).toHaveLength(10);
     expect(refused).toHaveLength(40);
     for (const result of refused) {
-      const error = (result as PromiseRejectedResult).reason as ApiError;
-      expect(error).toBeInstanceOf(ApiError);
-      expect(error.status).toBe(402);
+      const error = (result as PromiseRejectedResult).reason as DomainError;
+      expect(error).toBeInstanceOf(DomainError);
       expect(error.code).toBe('insufficient_credits');
       expect(error.details).toMatchObject({ price: 10, operation: 'script' });
       expect((error.details as { balance: number }).balance).toBeLessThan(10);
@@ -101,7 +100,6 @@ describe.each(databaseBackends)('credit ledger on $name', ({ open }) => {
     expect(results[0]!.transaction).toMatchObject({ amount: -45, units: 3, kind: 'charge' });
     expect((await billing.service.balanceOf(workspaceId)).balance).toBe(55);
     await expect(billing.service.charge({ ...input, reference: 'step-2' })).rejects.toMatchObject({
-      status: 409,
       code: 'idempotency_conflict',
     });
     await expectLedgerConsistent(database.db, workspaceId);
@@ -156,7 +154,7 @@ describe.each(databaseBackends)('credit ledger on $name', ({ open }) => {
         reference: 'x',
         idempotencyKey: 'x',
       }),
-    ).rejects.toMatchObject({ status: 404 });
+    ).rejects.toMatchObject({ code: 'not_found' });
   });
 
   it('the ledger is append-only and a balance cannot go negative, whatever the code does', async () => {

@@ -38,7 +38,10 @@ describe('render charges (the RenderCharges the render farm calls)', () => {
       db.transaction((tx) =>
         charges.chargeForRender(tx, { ...render, renderId: crypto.randomUUID(), durationSec: 240 }),
       ),
-    ).rejects.toMatchObject({ status: 402, details: { balance: 120, price: 160 } });
+    ).rejects.toMatchObject({
+      code: 'insufficient_credits',
+      details: { balance: 120, price: 160 },
+    });
 
     // A standalone worker's charges, on its own connection, refund what the API node charged.
     const workerDatabase = await openDatabase({ url: database.url, maxConnections: 2 });

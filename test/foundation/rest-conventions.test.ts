@@ -1,8 +1,8 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tables } from '../../server/db/index.ts';
 import type { Session } from '../../shared/accounts.ts';
+import { storedDigest } from '../security/support.ts';
 import { startTestNode, type TestNode } from '../support/test-node.ts';
 
 let node: TestNode;
@@ -27,19 +27,32 @@ beforeAll(async () => {
 afterAll(() => node?.close());
 
 /** A digest of every row we store; equal digests mean nothing was changed. */
-async function storedState(): Promise<string> {
-  const { db } = node.database;
-  const dump = {
-    users: await db.select().from(tables.users).orderBy(tables.users.id),
-    tokens: await db.select().from(tables.refreshTokens).orderBy(tables.refreshTokens.id),
-    workspaces: await db.select().from(tables.workspaces).orderBy(tables.workspaces.id),
-    members: await db
-      .select()
-      .from(tables.workspaceMembers)
-      .orderBy(tables.workspaceMembers.userId),
-    projects: await db.select().from(tables.projects).orderBy(tables.projects.id),
-  };
-  return createHash('sha256').update(JSON.stringify(dump)).digest('hex');
+const storedState = () => storedDigest(node.database.db);
+
+/**
+ * Cursors as a client could forge them: random text, text with control characters, base64url
+ * of any JSON, of `[date, id]` pairs with dates from the whole JS range (Postgres holds less)
+ * and ids of any kind, and ledger cursors with numbers of any size.
+ */
+function cursorArbitrary(controlText: fc.Arbitrary<string>): fc.Arbitrary<string> {
+  const b64 = (value: string) => Buffer.from(value).toString('base64url');
+  return fc.oneof(
+    fc.string({ maxLength: 30 }),
+    controlText,
+    fc.jsonValue({ maxDepth: 2 }).map((value) => b64(JSON.stringify(value))),
+    fc
+      .tuple(
+        fc.oneof(
+          fc.date({ noInvalidDate: true }).map((date) => date.toISOString()),
+          fc.string({ maxLength: 24 }),
+          fc.double(),
+          fc.constant(null),
+        ),
+        fc.oneof(fc.uuid(), fc.string({ maxLength: 40 }), controlText),
+      )
+      .map((pair) => b64(JSON.stringify(pair))),
+    fc.bigInt({ min: -(10n ** 25n), max: 10n ** 25n }).map((n) => b64(`ledger:${n}`)),
+  );
 }
 
 describe('input errors', () => {
@@ -154,12 +167,19 @@ describe('property: random requests to every route', () => {
     }
     expect(operations.length).toBeGreaterThanOrEqual(15);
 
+    // Text with at least one C0 control character (NUL among them) somewhere in it: Postgres
+    // refuses NUL in text and jsonb, which made a 500 of any field that let one through.
+    const control = fc.constantFrom('\u0000', '\u0001', '\u0007', '\u000b', '\u001b', '\u001f');
+    const controlText = fc
+      .tuple(fc.string({ maxLength: 12 }), control, fc.string({ maxLength: 12 }))
+      .map(([before, character, after]) => `${before}${character}${after}`);
     const param = fc.oneof(
       fc.constant(workspaceId),
       fc.constant(projectId),
       fc.constant(session.user.id),
       fc.uuid(),
       fc.string({ maxLength: 40 }),
+      controlText,
       fc.constantFrom('..', '%00', "' or 1=1 --", '../../etc/passwd', '9'.repeat(50)),
     );
     const body = fc.oneof(
@@ -179,6 +199,7 @@ describe('property: random requests to every route', () => {
           ),
           fc.oneof(
             fc.string({ maxLength: 30 }),
+            controlText,
             fc.integer(),
             fc.constant(null),
             fc.boolean(),
@@ -186,6 +207,50 @@ describe('property: random requests to every route', () => {
           ),
         )
         .map((value) => JSON.stringify(value)),
+      // Nearly valid bodies with a control character in one text field, every body route's
+      // (fields whose valid values would start work, such as chat content, only ever get
+      // poisoned values: a coach reply landing later would change what is stored).
+      {
+        weight: 4,
+        arbitrary: fc
+          .record({
+            field: fc.constantFrom(
+              'name',
+              'email',
+              'password',
+              'title',
+              'topic',
+              'refreshToken',
+              'content',
+              'templateId',
+              'packageId',
+              'idempotencyKey',
+              'niche',
+              'successUrl',
+            ),
+            value: controlText,
+            rest: fc.dictionary(
+              fc.constantFrom('title', 'topic', 'name', 'role', 'workspaceId'),
+              fc.constantFrom('Kept', 'viewer', workspaceId),
+            ),
+          })
+          .map(({ field, value, rest }) => JSON.stringify({ ...rest, [field]: value })),
+      },
+      fc
+        .record({ text: controlText, key: fc.constantFrom('platforms', 'goals') })
+        .map(({ text, key }) => JSON.stringify({ [key]: [text] })),
+      fc.record({ text: controlText }).map(({ text }) =>
+        JSON.stringify({
+          spec: {
+            width: 320,
+            height: 240,
+            fps: 10,
+            scenes: [{ text, durationSec: 1, background: { type: 'color', color: '#000000' } }],
+          },
+        }),
+      ),
+      // A NUL in a key.
+      fc.constant(JSON.stringify({ 'na\u0000me': 'Kept' })),
       fc.string({ maxLength: 60 }),
     );
     const headers = fc.record({
@@ -197,7 +262,14 @@ describe('property: random requests to every route', () => {
         'multipart/form-data',
       ),
       auth: fc.constantFrom('valid', 'none', 'garbage', 'Basic abc', 'Bearer '),
-      query: fc.option(fc.string({ maxLength: 30 }), { nil: undefined }),
+      query: fc.option(
+        fc.record({
+          cursor: cursorArbitrary(controlText),
+          limit: fc.oneof(fc.constantFrom('1', '50'), fc.string({ maxLength: 5 })),
+          workspace: fc.boolean(),
+        }),
+        { nil: undefined },
+      ),
     });
 
     await fc.assert(
@@ -217,7 +289,11 @@ describe('property: random requests to every route', () => {
           else if (h.auth === 'garbage') requestHeaders.authorization = `Bearer ${randomUUID()}`;
           else if (h.auth !== 'none') requestHeaders.authorization = h.auth;
           const query = h.query
-            ? `?${new URLSearchParams({ cursor: h.query, limit: h.query })}`
+            ? `?${new URLSearchParams({
+                cursor: h.query.cursor,
+                limit: h.query.limit,
+                ...(h.query.workspace ? { workspaceId } : {}),
+              })}`
             : '';
           const before = await storedState();
           const response = await fetch(`${node.url}/api/v1${path}${query}`, {
@@ -240,6 +316,40 @@ describe('property: random requests to every route', () => {
         },
       ),
       { numRuns: 400, seed: 20261122 },
+    );
+  });
+});
+
+describe('property: forged cursors on every list route', () => {
+  it('are a 400 naming cursor or a page, never a 5xx', async () => {
+    const controlText = fc
+      .tuple(fc.string({ maxLength: 8 }), fc.constantFrom('\u0000', '\u001b'), fc.string())
+      .map((parts) => parts.join(''));
+    const lists = [
+      `/workspaces/${workspaceId}/projects?`,
+      `/projects/${projectId}/assets?`,
+      `/projects/${projectId}/renders?`,
+      `/projects/${projectId}/chat/messages?`,
+      `/billing/transactions?workspaceId=${workspaceId}&`,
+      `/projects/${projectId}/pipeline-runs?`,
+    ];
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom(...lists),
+        cursorArbitrary(controlText),
+        async (list, cursor) => {
+          const response = await node.request(
+            `/api/v1${list}${new URLSearchParams({ cursor, limit: '2' })}`,
+            { token: session.accessToken },
+          );
+          const text = await response.text();
+          expect([200, 400], `${list} ${JSON.stringify(cursor)} -> ${text}`).toContain(
+            response.status,
+          );
+          if (response.status === 400) expect(JSON.parse(text).error.message).toContain('cursor');
+        },
+      ),
+      { numRuns: 300, seed: 20261123 },
     );
   });
 });

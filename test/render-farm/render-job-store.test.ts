@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Database, Tx } from '../../server/db/index.ts';
 import { users } from '../../server/db/schema/index.ts';
-import { ApiError } from '../../server/errors.ts';
+import { DomainError } from '../../server/errors.ts';
 import {
   DbRenderJobStore,
   type RenderCharges,
@@ -137,7 +137,7 @@ describe.each(databaseBackends)('render job store ($name)', (backend) => {
     const userId = await seedUser(database);
     await expect(
       service.submit({ projectId, workspaceId, spec, createdBy: userId }),
-    ).rejects.toMatchObject({ status: 402 });
+    ).rejects.toMatchObject({ code: 'insufficient_credits' });
     expect(charges.charged).toHaveLength(1);
     expect((await service.list(projectId, { limit: 10 })).items).toEqual([]);
     await dispatched();
@@ -178,7 +178,7 @@ class RecordingCharges implements RenderCharges {
   constructor(private readonly options: { refuse?: boolean } = {}) {}
   async chargeForRender(_tx: Tx, input: { renderId: string }): Promise<void> {
     this.charged.push(input.renderId);
-    if (this.options.refuse) throw new ApiError(402, 'insufficient_credits', 'short wallet');
+    if (this.options.refuse) throw new DomainError('insufficient_credits', 'short wallet');
   }
   async refundRender(_tx: Tx, input: { renderId: string; reason: 'failed' | 'cancelled' }) {
     this.refunded.push(input);

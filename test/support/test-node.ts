@@ -66,6 +66,14 @@ export async function startTestNode(options: TestNodeOptions = {}): Promise<Test
     shutdownGraceMs: 2000,
     redisKeyPrefix,
     ...options.config,
+    // A test signs many users up from 127.0.0.1; tests of the limit itself pass their own.
+    limits: {
+      ...options.config?.limits,
+      signup: {
+        perIp: { points: 100_000, windowSeconds: 3600 },
+        ...options.config?.limits?.signup,
+      },
+    },
   };
   const node = await startNode(config, createLogger('silent'), { database });
 

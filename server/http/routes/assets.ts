@@ -1,29 +1,72 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import type { MiddlewareHandler } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
+import type { Context, MiddlewareHandler } from 'hono';
 import { assetSchema, MAX_AUDIO_BYTES } from '../../../shared/assets.ts';
 import { pageQuerySchema } from '../../../shared/pagination.ts';
 import { projectIdParamsSchema } from '../../../shared/projects.ts';
-import { ApiError, badRequest } from '../../errors.ts';
+import { badRequest, DomainError } from '../../errors.ts';
 import type { AppEnv } from '../app-env.ts';
 import { requireAuth } from '../middleware.ts';
 import { bearerSecurity, commonErrors, createRouter, json } from '../route-helpers.ts';
 
 const base = { tags: ['Assets'], security: bearerSecurity };
 
-/** Uploads are refused past the largest allowed asset before they are read into memory. */
-const uploadLimit: MiddlewareHandler<AppEnv> = bodyLimit({
-  maxSize: MAX_AUDIO_BYTES,
-  onError: () => {
-    throw new ApiError(
-      413,
-      'payload_too_large',
-      `file: uploads are limited to ${MAX_AUDIO_BYTES} bytes`,
-      undefined,
-      { Connection: 'close' },
-    );
-  },
-});
+const tooLarge = () =>
+  // The rest of the body is never read, so the connection cannot carry another request.
+  new DomainError('payload_too_large', `file: uploads are limited to ${MAX_AUDIO_BYTES} bytes`);
+
+/** Uploads that say they are larger than the largest allowed asset are refused unread. */
+const uploadLimit: MiddlewareHandler<AppEnv> = async (c, next) => {
+  if (Number(c.req.header('content-length') ?? 0) > MAX_AUDIO_BYTES) throw tooLarge();
+  await next();
+};
+
+/**
+ * The body's bytes, at most `MAX_AUDIO_BYTES` (also when chunked). A body that ends before its
+ * Content-Length or its last chunk (the client went away, a proxy cut it) is a 400 naming
+ * `file`, not a failed read: nothing has been stored at this point.
+ */
+async function readBody(c: Context<AppEnv>): Promise<Uint8Array<ArrayBuffer>> {
+  const stream = c.req.raw.body;
+  if (!stream) return new Uint8Array(0);
+  const reader = stream.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const chunk = await reader.read().catch(() => {
+      throw badRequest('file: the upload ended before all of it arrived');
+    });
+    if (chunk.done) break;
+    size += chunk.value.byteLength;
+    if (size > MAX_AUDIO_BYTES) {
+      await reader.cancel().catch(() => undefined);
+      throw tooLarge();
+    }
+    chunks.push(chunk.value);
+  }
+  return Buffer.concat(chunks, size);
+}
+
+/**
+ * The uploaded file: the `file` field of a `multipart/form-data` body, or the whole body. A
+ * multipart body cut short or never closed by its final boundary is a 400 naming `file`.
+ */
+async function readUpload(c: Context<AppEnv>): Promise<Uint8Array> {
+  const contentType = c.req.header('content-type') ?? '';
+  const bytes = await readBody(c);
+  if (!/^multipart\/form-data/i.test(contentType)) return bytes;
+  const form = await new Response(bytes, { headers: { 'content-type': contentType } })
+    .formData()
+    .catch(() => {
+      throw badRequest(
+        'file: not a complete multipart/form-data body (cut short, or its closing boundary is missing)',
+      );
+    });
+  const file = form.get('file');
+  if (!(file instanceof File)) {
+    throw badRequest('file: a form field `file` with the file is required');
+  }
+  return new Uint8Array(await file.arrayBuffer());
+}
 
 const upload = createRoute({
   ...base,
@@ -67,16 +110,7 @@ export const assetRoutes = createRouter()
       c.req.valid('param').id,
       'editor',
     );
-    let bytes: Uint8Array;
-    if (/^multipart\/form-data/i.test(c.req.header('content-type') ?? '')) {
-      const form = await c.req.parseBody();
-      const file = form.file;
-      if (!(file instanceof File))
-        throw badRequest('file: a form field `file` with the file is required');
-      bytes = new Uint8Array(await file.arrayBuffer());
-    } else {
-      bytes = new Uint8Array(await c.req.arrayBuffer());
-    }
+    const bytes = await readUpload(c);
     const asset = await c.var.services.assets.upload({
       projectId: project.id,
       userId: c.var.userId,

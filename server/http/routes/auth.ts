@@ -22,6 +22,7 @@ const signup = createRoute({
   responses: {
     201: json(sessionSchema, 'Signed up'),
     409: json(errorBodySchema, 'Email already registered'),
+    429: json(errorBodySchema, 'Too many signups from this address (Retry-After)'),
     400: commonErrors[400],
   },
 });
@@ -35,7 +36,10 @@ const login = createRoute({
   responses: {
     200: json(sessionSchema, 'Logged in'),
     401: json(errorBodySchema, 'Email or password is incorrect (never says which)'),
-    429: json(errorBodySchema, 'Too many attempts for this IP or email'),
+    429: json(
+      errorBodySchema,
+      'Too many attempts from this IP, or failures for this email from it (Retry-After)',
+    ),
     400: commonErrors[400],
   },
 });
@@ -77,7 +81,7 @@ const me = createRoute({
 
 export const authRoutes = createRouter()
   .openapi(signup, async (c) => {
-    const session = await c.var.services.accounts.signup(c.req.valid('json'));
+    const session = await c.var.services.accounts.signup(c.req.valid('json'), clientIp(c));
     return c.json(session, 201);
   })
   .openapi(login, async (c) => {

@@ -162,13 +162,14 @@ export const coachRoutes = createRouter()
   })
   .openapi(sendChat, async (c) => {
     const { services, userId } = c.var;
-    const { project } = await services.projects.access(userId, c.req.valid('param').id);
+    const { project, role } = await services.projects.access(userId, c.req.valid('param').id);
     const user = await services.accounts.getUser(userId);
     const result = await services.coach.send({
       projectId: project.id,
       workspaceId: project.workspaceId,
       userId,
       authorName: user.name,
+      role,
       content: c.req.valid('json').content,
     });
     return c.json(result, 202);

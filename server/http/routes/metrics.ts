@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { Hono } from 'hono';
-import { ApiError } from '../../errors.ts';
+import { unauthorized } from '../../errors.ts';
 import type { AppEnv } from '../app-env.ts';
 
 /** Compares digests, so neither the token's content nor its length leaks through timing. */
@@ -18,13 +18,9 @@ function bearerMatches(header: string | undefined, token: string): boolean {
 export const metricsRoutes = new Hono<AppEnv>().get('/metrics', async (c) => {
   const { metrics, metricsToken } = c.var.services;
   if (metricsToken !== undefined && !bearerMatches(c.req.header('authorization'), metricsToken)) {
-    throw new ApiError(
-      401,
-      'unauthorized',
-      'Authorization: expected Bearer <METRICS_TOKEN>',
-      undefined,
-      { 'WWW-Authenticate': 'Bearer realm="metrics"' },
-    );
+    // The challenge is HTTP's business, so the route sets it; the error handler keeps it.
+    c.header('WWW-Authenticate', 'Bearer realm="metrics"');
+    throw unauthorized('Authorization: expected Bearer <METRICS_TOKEN>');
   }
   return c.body(await metrics.scrape(), 200, {
     'Content-Type': metrics.contentType,

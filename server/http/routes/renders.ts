@@ -3,7 +3,7 @@ import type { Context, Next } from 'hono';
 import { pageQuerySchema } from '../../../shared/pagination.ts';
 import { projectIdParamsSchema } from '../../../shared/projects.ts';
 import { renderSchema, submitRenderBodySchema } from '../../../shared/render-spec.ts';
-import { ApiError, forbidden, notFound } from '../../errors.ts';
+import { badRequest, conflict, forbidden, notFound } from '../../errors.ts';
 import type { RenderFileKind } from '../../renders/render-links.ts';
 import { toRenderWire } from '../../renders/render-service.ts';
 import { fileResponse } from '../../storage/index.ts';
@@ -146,7 +146,7 @@ async function renderForFile(
 ) {
   if (c.var.userId !== undefined) return accessRender(c, renderId, 'viewer');
   if (link.signature === undefined || link.expires === undefined) {
-    throw new ApiError(400, 'validation_failed', 'expires: required with signature');
+    throw badRequest('expires: required with signature');
   }
   const check = c.var.services.renderLinks.check(renderId, kind, link.expires, link.signature);
   if (check === 'invalid') {
@@ -164,7 +164,7 @@ async function renderForFile(
 
 function completedKey(key: string | null, status: string): string {
   if (status !== 'completed' || !key) {
-    throw new ApiError(409, 'render_not_ready', `The render is ${status}, not completed`);
+    throw conflict('render_not_ready', `The render is ${status}, not completed`);
   }
   return key;
 }
@@ -182,7 +182,7 @@ export const renderRoutes = createRouter()
       idempotencyKey !== undefined &&
       (idempotencyKey.length === 0 || idempotencyKey.length > 200)
     ) {
-      throw new ApiError(400, 'validation_failed', 'Idempotency-Key: must be 1-200 characters');
+      throw badRequest('Idempotency-Key: must be 1-200 characters');
     }
     const { render } = await c.var.services.renders.submit({
       projectId: project.id,

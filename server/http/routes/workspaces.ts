@@ -5,6 +5,8 @@ import { projectSchema } from '../../../shared/projects.ts';
 import {
   addMemberBodySchema,
   createWorkspaceBodySchema,
+  invitationParamsSchema,
+  invitationSchema,
   memberParamsSchema,
   memberSchema,
   updateMemberBodySchema,
@@ -56,10 +58,13 @@ const listMembers = createRoute({
   ...base,
   method: 'get',
   path: '/workspaces/{id}/members',
-  summary: 'Members and their roles',
+  summary: 'Members and their roles, and the invitations waiting for an account',
   request: { params: workspaceIdParamsSchema },
   responses: {
-    200: json(z.object({ members: z.array(memberSchema) }), 'Members'),
+    200: json(
+      z.object({ members: z.array(memberSchema), invitations: z.array(invitationSchema) }),
+      'Members and pending invitations',
+    ),
     ...commonErrors,
   },
 });
@@ -68,13 +73,29 @@ const addMember = createRoute({
   ...base,
   method: 'post',
   path: '/workspaces/{id}/members',
-  summary: 'Add an existing user by email (owners)',
+  summary:
+    'Add someone by email (owners): a user at once, an email without an account as an invitation',
+  description:
+    'An email with an account becomes a member at once (201 `{member}`). One without an ' +
+    'account gets an invitation (202 `{invitation}`) that becomes a membership when that email ' +
+    'signs up; owners may revoke it until then. Limited per inviter and per workspace (429).',
   request: { params: workspaceIdParamsSchema, body: jsonBody(addMemberBodySchema) },
   responses: {
     201: json(z.object({ member: memberSchema }), 'Added'),
+    202: json(z.object({ invitation: invitationSchema }), 'Invited; joins at signup'),
     409: conflict,
+    429: json(errorBodySchema, 'Too many additions by you or to this workspace (Retry-After)'),
     ...commonErrors,
   },
+});
+
+const revokeInvitation = createRoute({
+  ...base,
+  method: 'delete',
+  path: '/workspaces/{id}/invitations/{invitationId}',
+  summary: 'Revoke an invitation that is still waiting (owners)',
+  request: { params: invitationParamsSchema },
+  responses: { 204: { description: 'Revoked' }, ...commonErrors },
 });
 
 const updateMember = createRoute({
@@ -131,21 +152,27 @@ export const workspaceRoutes = createRouter()
     return c.json({ workspace }, 200);
   })
   .openapi(listMembers, async (c) => {
-    const members = await c.var.services.workspaces.listMembers(
+    const roster = await c.var.services.workspaces.listMembers(
       c.var.userId,
       c.req.valid('param').id,
     );
-    return c.json({ members }, 200);
+    return c.json(roster, 200);
   })
   .openapi(addMember, async (c) => {
     const { email, role } = c.req.valid('json');
-    const member = await c.var.services.workspaces.addMember(
+    const added = await c.var.services.workspaces.addMember(
       c.var.userId,
       c.req.valid('param').id,
       email,
       role,
     );
-    return c.json({ member }, 201);
+    if ('member' in added) return c.json({ member: added.member }, 201);
+    return c.json({ invitation: added.invitation }, 202);
+  })
+  .openapi(revokeInvitation, async (c) => {
+    const { id, invitationId } = c.req.valid('param');
+    await c.var.services.workspaces.revokeInvitation(c.var.userId, id, invitationId);
+    return c.body(null, 204);
   })
   .openapi(updateMember, async (c) => {
     const { id, userId } = c.req.valid('param');
