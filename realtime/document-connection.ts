@@ -6,7 +6,16 @@ import { CloseCodes } from '../shared/close-codes.ts';
 import type { MemberRole } from './access-check.ts';
 import { canWrite } from './access-check.ts';
 import type { SharedDocument } from './shared-document.ts';
-import { encodeAwareness, encodeSyncStep1, encodeSyncStep2, MessageType } from './yjs-protocol.ts';
+import { UpdateRefusedError } from './update-validator.ts';
+import {
+  type AwarenessEntry,
+  decodeAwarenessUpdate,
+  encodeAwareness,
+  encodeAwarenessEntries,
+  encodeSyncStep1,
+  encodeSyncStep2,
+  MessageType,
+} from './yjs-protocol.ts';
 
 /**
  * The transport side of a connection: how to send it a message and how to close it. The
@@ -38,7 +47,15 @@ export interface DocumentConnectionCallbacks {
   onStoreFailed(connection: DocumentConnection, error: unknown): void;
   /** The connection closed (either side); it has already left its document. */
   onClosed(connection: DocumentConnection, code: number): void;
+  /** The client sent awareness for a client id it does not own; that entry was dropped. */
+  onForeignAwareness?(connection: DocumentConnection, clientId: number): void;
 }
+
+/**
+ * Awareness client ids one connection may speak for. A y-websocket client has one (its doc's
+ * client id); a few more leave room for a client that changes its id, not for impersonation.
+ */
+const MAX_AWARENESS_CLIENTS_PER_CONNECTION = 4;
 
 /**
  * One client of one document, independent of the transport: it reads y-websocket protocol
@@ -49,6 +66,8 @@ export interface DocumentConnectionCallbacks {
 export class DocumentConnection {
   /** Awareness client ids this connection speaks for; removed from awareness when it closes. */
   readonly controlledClients = new Set<number>();
+  /** Awareness client ids this connection announced first, while no one else held them. */
+  readonly #ownedClients = new Set<number>();
   #state: ConnectionState = 'admitting';
   #document: SharedDocument | null = null;
   #identity: ConnectionIdentity | null = null;
@@ -143,6 +162,10 @@ export class DocumentConnection {
     const document = this.#document;
     if (document) {
       document.connections.delete(this);
+      for (const clientId of this.#ownedClients) {
+        if (document.awarenessOwners.get(clientId) === this)
+          document.awarenessOwners.delete(clientId);
+      }
       if (this.controlledClients.size > 0) {
         // Tell everyone (here and on other nodes) that this client's cursors are gone.
         awarenessProtocol.removeAwarenessStates(
@@ -177,11 +200,7 @@ export class DocumentConnection {
         }
         case MessageType.Awareness:
           // Viewers may share presence and cursors: awareness is not document content.
-          awarenessProtocol.applyAwarenessUpdate(
-            document.awareness,
-            decoding.readVarUint8Array(decoder),
-            this,
-          );
+          this.#receiveAwareness(decoding.readVarUint8Array(decoder));
           break;
         case MessageType.QueryAwareness:
           this.send(encodeAwareness(document.awareness));
@@ -207,8 +226,75 @@ export class DocumentConnection {
       this.#callbacks.onDroppedUpdate(this);
       return;
     }
-    this.#document!.submit(update, this).catch((error: unknown) =>
-      this.#callbacks.onStoreFailed(this, error),
+    let stored: Promise<void>;
+    try {
+      stored = this.#document!.submit(update, this);
+    } catch (error) {
+      // Checked on a scratch copy and refused: nothing was stored, applied or forwarded.
+      if (!(error instanceof UpdateRefusedError)) throw error;
+      if (error.reason === 'too_large') this.close(CloseCodes.TooLarge, 'document too large');
+      else this.close(CloseCodes.BadMessage, 'update does not apply');
+      return;
+    }
+    stored.catch((error: unknown) => this.#callbacks.onStoreFailed(this, error));
+  }
+
+  /**
+   * Applies the client's awareness, reduced to what this connection may say: entries for the
+   * awareness client ids it owns (see `SharedDocument.awarenessOwners`: the ids it announced
+   * first, while nobody here or on another node held them), with each state's `user.id` and
+   * `user.name` set to who the server knows is connected (other `user` fields, such as a cursor
+   * colour, are the client's). Entries for anyone else's id are dropped: no one can move,
+   * remove or rename another's presence.
+   */
+  #receiveAwareness(update: Uint8Array): void {
+    const document = this.#document!;
+    const identity = this.#identity!;
+    const entries: AwarenessEntry[] = [];
+    for (const entry of decodeAwarenessUpdate(update)) {
+      if (!this.#claim(document, entry.clientId, entry.state !== null)) {
+        // Stock clients echo every state they get back to the server: only a different one is
+        // an attempt worth reporting.
+        const shown = document.awareness.getStates().get(entry.clientId) ?? null;
+        if (JSON.stringify(shown) !== JSON.stringify(entry.state)) {
+          this.#callbacks.onForeignAwareness?.(this, entry.clientId);
+        }
+        continue;
+      }
+      entries.push({ ...entry, state: withUser(entry.state, identity) });
+    }
+    if (entries.length === 0) return;
+    awarenessProtocol.applyAwarenessUpdate(
+      document.awareness,
+      encodeAwarenessEntries(entries),
+      this,
     );
   }
+
+  /**
+   * Whether this connection speaks for an awareness client id: it owns it, or takes it now (a
+   * state, not a removal, for an id nobody owns or shows, within the per-connection cap).
+   */
+  #claim(document: SharedDocument, clientId: number, announcing: boolean): boolean {
+    const owner = document.awarenessOwners.get(clientId);
+    if (owner) return owner === this;
+    // Shown by a client of another node (or left by a closed one): not ours to take.
+    if (!announcing || document.awareness.getStates().has(clientId)) return false;
+    if (this.#ownedClients.size >= MAX_AWARENESS_CLIENTS_PER_CONNECTION) return false;
+    this.#ownedClients.add(clientId);
+    document.awarenessOwners.set(clientId, this);
+    return true;
+  }
+}
+
+/** An awareness state with the connection's identity as its `user` (null stays null). */
+function withUser(state: unknown, identity: ConnectionIdentity): unknown {
+  if (state === null) return null;
+  const object =
+    typeof state === 'object' && !Array.isArray(state) ? (state as Record<string, unknown>) : {};
+  const user =
+    typeof object.user === 'object' && object.user !== null && !Array.isArray(object.user)
+      ? (object.user as Record<string, unknown>)
+      : {};
+  return { ...object, user: { ...user, id: identity.userId, name: identity.name } };
 }

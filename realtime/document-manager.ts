@@ -49,6 +49,17 @@ export interface DocumentManagerOptions {
    * are async). Default 1000; beyond that the connection is closed as misbehaving.
    */
   maxPendingMessages?: number;
+  /**
+   * Largest a document may grow through client and server edits, in bytes of its encoded
+   * state. Default 8 MiB (a book-length script is far smaller). An update that would pass it is
+   * refused before it is stored: the connection closes with 4413.
+   */
+  maxDocumentBytes?: number;
+  /**
+   * Yjs connections one user may have open (or being admitted) on this node. Default 20: a
+   * person with many tabs, not a script opening thousands. Beyond it a connection closes 4429.
+   */
+  maxConnectionsPerUser?: number;
   /** Default: warnings and errors to stderr. */
   logger?: RealtimeLogger;
 }
@@ -64,6 +75,8 @@ export interface DocumentManagerEvents {
   stored: [docName: string, update: Uint8Array];
   /** A read-only connection sent an update, which was dropped. */
   dropped: [docName: string, userId: string];
+  /** A connection sent awareness for a client id it does not own; that entry was dropped. */
+  'awareness-dropped': [docName: string, userId: string, clientId: number];
   /** A compaction finished; `merged` is the number of rows folded (0 when another won). */
   compacted: [docName: string, merged: number];
   /**
@@ -87,6 +100,8 @@ const DEFAULTS = {
   compactEvery: 500,
   compactOnUnload: true,
   maxPendingMessages: 1000,
+  maxDocumentBytes: 8 * 1024 * 1024,
+  maxConnectionsPerUser: 20,
 };
 
 const MEMBERSHIP_RECHECK_LIMIT = 10;
@@ -112,6 +127,9 @@ export class DocumentManager extends EventEmitter<DocumentManagerEvents> {
   readonly #options: typeof DEFAULTS;
   readonly #documents = new Map<string, SharedDocument>();
   readonly #admitting = new Set<DocumentConnection>();
+  /** Connections admitted or being admitted, per user, for `maxConnectionsPerUser`. */
+  readonly #connectionsPerUser = new Map<string, number>();
+  readonly #countedUser = new WeakMap<DocumentConnection, string>();
   /** Connections whose failed append is being explained (see #closeAfterStoreFailure). */
   readonly #checkingStoreFailure = new WeakSet<DocumentConnection>();
   readonly #compactions = new Map<string, Promise<boolean>>();
@@ -138,6 +156,12 @@ export class DocumentManager extends EventEmitter<DocumentManagerEvents> {
     if (!Number.isInteger(merged.maxPendingMessages) || merged.maxPendingMessages < 1) {
       throw new Error('DocumentManager: maxPendingMessages must be an integer >= 1');
     }
+    if (!Number.isInteger(merged.maxDocumentBytes) || merged.maxDocumentBytes < 1024) {
+      throw new Error('DocumentManager: maxDocumentBytes must be an integer >= 1024');
+    }
+    if (!Number.isInteger(merged.maxConnectionsPerUser) || merged.maxConnectionsPerUser < 1) {
+      throw new Error('DocumentManager: maxConnectionsPerUser must be an integer >= 1');
+    }
     this.#options = merged;
     this.#store = options.store;
     this.#access = options.access;
@@ -151,6 +175,21 @@ export class DocumentManager extends EventEmitter<DocumentManagerEvents> {
   /** Names of the documents loaded on this node. */
   get loadedDocuments(): string[] {
     return [...this.#documents.keys()];
+  }
+
+  /** Number of documents loaded on this node (being loaded or unloaded included). */
+  get loadedDocumentCount(): number {
+    return this.#documents.size;
+  }
+
+  /**
+   * Approximate bytes of the documents loaded on this node: the Yjs updates applied to each
+   * since its load (see `SharedDocument.appliedBytes`). O(documents), for metrics.
+   */
+  get loadedDocumentBytes(): number {
+    let bytes = 0;
+    for (const document of this.#documents.values()) bytes += document.appliedBytes;
+    return bytes;
   }
 
   /** Number of open connections on this node. */
@@ -169,12 +208,16 @@ export class DocumentManager extends EventEmitter<DocumentManagerEvents> {
     peer: DocumentPeer,
     request: { docName: string; token: string | null | undefined },
   ): DocumentConnection {
+    // The canonical name (the project id in lower case): one document however it is spelled.
+    const docName = parseYjsDocName(request.docName)?.name ?? request.docName;
     const connection = new DocumentConnection(
-      request.docName,
+      docName,
       peer,
       {
         onDroppedUpdate: (dropped) =>
           this.emit('dropped', dropped.docName, dropped.identity?.userId ?? ''),
+        onForeignAwareness: (sender, clientId) =>
+          this.emit('awareness-dropped', sender.docName, sender.identity?.userId ?? '', clientId),
         onStoreFailed: (failed, error) => this.#track(this.#closeAfterStoreFailure(failed, error)),
         onClosed: (closed, code) => this.#onConnectionClosed(closed, code),
       },
@@ -208,6 +251,11 @@ export class DocumentManager extends EventEmitter<DocumentManagerEvents> {
       const user = await this.#access.authenticate(token);
       if (!user) {
         connection.close(CloseCodes.Unauthorized, 'invalid token');
+        return;
+      }
+      if (connection.state !== 'admitting') return;
+      if (!this.#countConnection(connection, user.userId)) {
+        connection.close(CloseCodes.TooManyConnections, 'too many connections');
         return;
       }
       let epoch = this.#membershipEpoch;
@@ -300,7 +348,26 @@ export class DocumentManager extends EventEmitter<DocumentManagerEvents> {
     }
   }
 
+  /**
+   * Counts a connection against its user's cap (see `maxConnectionsPerUser`) until it closes;
+   * false, and not counted, when the user is at the cap.
+   */
+  #countConnection(connection: DocumentConnection, userId: string): boolean {
+    const count = this.#connectionsPerUser.get(userId) ?? 0;
+    if (count >= this.#options.maxConnectionsPerUser) return false;
+    this.#connectionsPerUser.set(userId, count + 1);
+    this.#countedUser.set(connection, userId);
+    return true;
+  }
+
   #onConnectionClosed(connection: DocumentConnection, code: number): void {
+    const userId = this.#countedUser.get(connection);
+    if (userId !== undefined) {
+      this.#countedUser.delete(connection);
+      const count = (this.#connectionsPerUser.get(userId) ?? 1) - 1;
+      if (count > 0) this.#connectionsPerUser.set(userId, count);
+      else this.#connectionsPerUser.delete(userId);
+    }
     this.emit('disconnected', connection.docName, code);
     const document = connection.document;
     if (document) this.#maybeScheduleUnload(document);
@@ -326,6 +393,7 @@ export class DocumentManager extends EventEmitter<DocumentManagerEvents> {
               this.#publish(changed.name, BusKind.Awareness, update),
           },
           this.#logger,
+          this.#options.maxDocumentBytes,
         );
         this.#documents.set(name, document);
         document.loading = this.#load(document);
@@ -472,14 +540,51 @@ export class DocumentManager extends EventEmitter<DocumentManagerEvents> {
     await document.unloaded;
   }
 
-  /** Re-reads every loaded document from the store after the bus may have lost messages. */
+  /**
+   * After the bus may have lost messages (its Redis connection dropped and came back): re-reads
+   * every loaded document from the store, for the updates other nodes published meanwhile, and
+   * re-checks the access of every open connection, since the membership changes and project
+   * deletions published meanwhile were lost as well.
+   */
   async #resync(): Promise<void> {
+    // Admissions under way check again, against the store as it is now.
+    this.#membershipEpoch += 1;
+    const checks = new Map<string, Promise<ProjectAccess | null>>();
+    const accessOf = (userId: string, projectId: string) => {
+      const key = `${userId}\n${projectId}`;
+      let check = checks.get(key);
+      if (!check) {
+        check = this.#access.projectAccess(userId, projectId);
+        checks.set(key, check);
+      }
+      return check;
+    };
     for (const document of [...this.#documents.values()]) {
       if (document.state !== 'ready') continue;
       try {
         document.applyStored(await this.#store.load(document.name));
       } catch (error) {
         this.#logger.error({ err: error, docName: document.name }, 'yjs: resync failed');
+      }
+      for (const connection of [...document.connections]) {
+        const identity = connection.identity;
+        if (!identity) continue;
+        try {
+          const access = await accessOf(identity.userId, identity.projectId);
+          if (connection.state !== 'open') continue;
+          if (!access) {
+            connection.close(CloseCodes.Forbidden, 'membership revoked');
+            this.emit('role-changed', document.name, identity.userId, null);
+          } else if (access.role !== identity.role) {
+            connection.setRole(access.role);
+            this.emit('role-changed', document.name, identity.userId, access.role);
+          }
+        } catch (error) {
+          this.#logger.error(
+            { err: error, docName: document.name, userId: identity.userId },
+            'yjs: re-checking a connection after a resync failed',
+          );
+        }
       }
     }
   }
@@ -590,9 +695,10 @@ export class DocumentManager extends EventEmitter<DocumentManagerEvents> {
   }
 
   async #readDocument(docName: string): Promise<Y.Doc> {
-    if (!parseYjsDocName(docName)) throw new Error(`unknown document: ${docName}`);
+    const name = parseYjsDocName(docName)?.name;
+    if (!name) throw new Error(`unknown document: ${docName}`);
     const doc = new Y.Doc();
-    applyStoredDocument(doc, await this.#store.load(docName), this.#logger, docName, null);
+    applyStoredDocument(doc, await this.#store.load(name), this.#logger, name, null);
     return doc;
   }
 
@@ -602,8 +708,9 @@ export class DocumentManager extends EventEmitter<DocumentManagerEvents> {
    * (stored, then broadcast here and to the other nodes). Resolves once stored.
    */
   async editDocument(docName: string, edit: DocumentEdit): Promise<void> {
-    if (!parseYjsDocName(docName)) throw new Error(`unknown document: ${docName}`);
-    const document = await this.#acquire(docName);
+    const name = parseYjsDocName(docName)?.name;
+    if (!name) throw new Error(`unknown document: ${docName}`);
+    const document = await this.#acquire(name);
     const scratch = new Y.Doc();
     try {
       Y.applyUpdate(scratch, Y.encodeStateAsUpdate(document.doc));

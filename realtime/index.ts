@@ -33,7 +33,19 @@ export { LocalMessageBus } from './message-bus.ts';
 export type { RealtimeErrorCode } from './realtime-error.ts';
 export { RealtimeError } from './realtime-error.ts';
 export type { ChatSendContext, RealtimeHooks } from './realtime-hooks.ts';
-export type { RedisClient } from './redis-client.ts';
+export type {
+  RedisClient,
+  RedisClientSettings,
+  RedisConnectionLogger,
+  RedisConnectionSettings,
+} from './redis-client.ts';
+export {
+  closeRedisClient,
+  createRedisClient,
+  reconnectDelay,
+  redisConnectionOptions,
+  watchRedisConnection,
+} from './redis-client.ts';
 export type { RedisMessageBusOptions } from './redis-message-bus.ts';
 export { RedisMessageBus } from './redis-message-bus.ts';
 export type { RedisNames } from './redis-names.ts';

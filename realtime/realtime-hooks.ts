@@ -13,7 +13,8 @@ export interface ChatSendContext {
 
 /**
  * Hooks other parts of the system register on the hub (Hocuspocus-style: optional async
- * methods; a hook refuses by throwing, ideally a RealtimeError with a client-facing code).
+ * methods; a hook refuses by throwing a DomainError from shared/errors.ts, e.g. a
+ * RealtimeError: its code and message reach the client's ack, as over REST).
  */
 export interface RealtimeHooks {
   /**

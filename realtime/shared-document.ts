@@ -3,7 +3,13 @@ import * as Y from 'yjs';
 import type { DocumentConnection } from './document-connection.ts';
 import type { DocumentStore, StoredDocument } from './document-store.ts';
 import type { RealtimeLogger } from './logger.ts';
-import { encodeAwareness, encodeUpdate } from './yjs-protocol.ts';
+import { UpdateValidator } from './update-validator.ts';
+import {
+  decodeAwarenessUpdate,
+  encodeAwareness,
+  encodeAwarenessEntries,
+  encodeUpdate,
+} from './yjs-protocol.ts';
 
 /** Origin of changes that come from another node or from the store: never stored or published again. */
 export const REMOTE_ORIGIN = Symbol('remote');
@@ -40,6 +46,12 @@ export class SharedDocument {
   readonly doc = new Y.Doc({ gc: true });
   readonly awareness = new awarenessProtocol.Awareness(this.doc);
   readonly connections = new Set<DocumentConnection>();
+  /**
+   * Which local connection owns each awareness client id: the first to announce it while no
+   * one showed it. Only the owner may change or remove that id's state, and other nodes' updates
+   * for it are ignored here, so nobody can pose as a client of this node.
+   */
+  readonly awarenessOwners = new Map<number, DocumentConnection>();
   state: SharedDocumentState = 'loading';
   /** Settles when loading finished (rejects when it failed). */
   loading: Promise<void> = Promise.resolve();
@@ -58,25 +70,44 @@ export class SharedDocument {
   discarded = false;
   unloadTimer: NodeJS.Timeout | null = null;
   unsubscribe: () => Promise<void> = async () => {};
+  /**
+   * Bytes of the Yjs updates applied to the doc since it was loaded (the stored state counts
+   * once, as one update): an O(1) measure of its size for metrics, at least the size of the
+   * state encoded as one update.
+   */
+  appliedBytes = 0;
 
   readonly #store: DocumentStore;
   readonly #hooks: SharedDocumentHooks;
   readonly #logger: RealtimeLogger;
   readonly #queue: PendingWrite[] = [];
+  /** The batch being appended: accepted, not yet applied. */
+  #inFlight: PendingWrite[] = [];
   #flushing: Promise<void> | null = null;
+  readonly #validator: UpdateValidator;
 
   constructor(
     readonly name: string,
     store: DocumentStore,
     hooks: SharedDocumentHooks,
     logger: RealtimeLogger,
+    /** Largest encoded state the document may grow to through local updates, in bytes. */
+    maxBytes = Number.POSITIVE_INFINITY,
   ) {
     this.#store = store;
     this.#hooks = hooks;
     this.#logger = logger;
+    this.#validator = new UpdateValidator(
+      {
+        doc: this.doc,
+        pending: () => [...this.#inFlight, ...this.#queue].map((entry) => entry.update),
+      },
+      maxBytes,
+    );
     // The server is not a participant: it must not show up in anyone's presence.
     this.awareness.setLocalState(null);
     this.doc.on('update', (update: Uint8Array, origin: unknown) => {
+      this.appliedBytes += update.byteLength;
       const message = encodeUpdate(update);
       for (const connection of this.connections) {
         if (connection !== origin) connection.send(message);
@@ -123,20 +154,27 @@ export class SharedDocument {
   /** Applies what the store holds (on load, or to reconcile after lost bus messages). */
   applyStored(stored: StoredDocument): void {
     applyStoredDocument(this.doc, stored, this.#logger, this.name, REMOTE_ORIGIN);
+    this.#validator.reset();
   }
 
   /** Applies an update another node stored and published. */
   applyRemoteUpdate(update: Uint8Array): void {
     try {
       Y.applyUpdate(this.doc, update, REMOTE_ORIGIN);
+      this.#validator.follow(update);
     } catch (error) {
+      this.#validator.reset();
       this.#logger.error({ err: error, docName: this.name }, 'yjs: remote update failed to apply');
     }
   }
 
-  /** Applies an awareness update another node published. */
+  /** Applies an awareness update another node published, except for ids owned here. */
   applyRemoteAwareness(update: Uint8Array): void {
-    awarenessProtocol.applyAwarenessUpdate(this.awareness, update, REMOTE_ORIGIN);
+    const entries = decodeAwarenessUpdate(update);
+    const foreign = entries.filter((entry) => !this.awarenessOwners.has(entry.clientId));
+    if (foreign.length === 0) return;
+    const filtered = foreign.length === entries.length ? update : encodeAwarenessEntries(foreign);
+    awarenessProtocol.applyAwarenessUpdate(this.awareness, filtered, REMOTE_ORIGIN);
   }
 
   /** Awareness clients held by this node's connections, for answering another node's query. */
@@ -155,8 +193,13 @@ export class SharedDocument {
    * Updates queued while an append is in flight are merged into one append: a document being
    * typed into by many people costs one round trip per batch, not per keystroke, and order is
    * kept because batches are appended and applied one after the other.
+   *
+   * Before anything is queued the update is checked on a scratch copy of the document
+   * (see {@link UpdateValidator}): one that would fail to apply, or grow the document past its
+   * size limit, throws `UpdateRefusedError` at once and is neither stored nor applied.
    */
   submit(update: Uint8Array, origin: UpdateOrigin): Promise<void> {
+    this.#validator.check(update);
     return new Promise<void>((resolve, reject) => {
       this.#queue.push({ update, origin, resolve, reject });
       this.#flushing ??= this.#flush().finally(() => {
@@ -173,9 +216,11 @@ export class SharedDocument {
   async #flush(): Promise<void> {
     while (this.#queue.length > 0) {
       const batch = this.#queue.splice(0, this.#queue.length);
+      this.#inFlight = batch;
       if (this.discarded) {
         const error = new Error(`document ${this.name} was deleted`);
         for (const entry of batch) entry.reject(error);
+        this.#inFlight = [];
         continue;
       }
       const merged =
@@ -186,6 +231,9 @@ export class SharedDocument {
         // Not logged here: whether this is an outage (an error) or an append that raced the
         // deletion of its project (expected) is for the submitter to find out and say.
         for (const entry of batch) entry.reject(error);
+        // The scratch copy holds what was just refused.
+        this.#inFlight = [];
+        this.#validator.reset();
         continue;
       }
       this.uncompacted += 1;
@@ -200,8 +248,10 @@ export class SharedDocument {
             'yjs: stored update failed to apply',
           );
           entry.reject(error);
+          this.#validator.reset();
         }
       }
+      this.#inFlight = [];
     }
   }
 
@@ -209,6 +259,7 @@ export class SharedDocument {
     if (this.unloadTimer) clearTimeout(this.unloadTimer);
     this.unloadTimer = null;
     this.awareness.destroy();
+    this.#validator.destroy();
     this.doc.destroy();
   }
 }

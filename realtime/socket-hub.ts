@@ -4,7 +4,8 @@ import { createAdapter } from '@socket.io/redis-streams-adapter';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 import type { Socket } from 'socket.io';
 import { Server } from 'socket.io';
-import { z } from 'zod';
+import type { z } from 'zod';
+import { canonicalId } from '../shared/ids.ts';
 import type {
   Ack,
   ClientToServerEvents,
@@ -13,12 +14,17 @@ import type {
   ServerToClientEvents,
   SocketData,
 } from '../shared/socket-events.ts';
-import { projectRoom } from '../shared/socket-events.ts';
+import {
+  chatSendPayloadSchema,
+  projectPayloadSchema,
+  projectRoom,
+} from '../shared/socket-events.ts';
 import type { AccessCheck, MembershipChange, ProjectAccess } from './access-check.ts';
 import type { RealtimeLogger } from './logger.ts';
 import { stderrLogger } from './logger.ts';
-import { RealtimeError, toWireError } from './realtime-error.ts';
+import { isClientFacing, RealtimeError, toWireError } from './realtime-error.ts';
 import type { RealtimeHooks } from './realtime-hooks.ts';
+import { guardRecovery, type RecoveredSession } from './recovery-guard.ts';
 import type { RedisClient } from './redis-client.ts';
 import { DEFAULT_REDIS_KEY_PREFIX, redisNames } from './redis-names.ts';
 
@@ -72,6 +78,17 @@ export interface SocketHubOptions {
    * ms. Default 50: not noticeable to people, and a burst of joins costs one update.
    */
   presenceDelayMs?: number;
+  /**
+   * Sockets one user may have connected to this node. Default 20: a person with many tabs,
+   * not a script opening thousands. A handshake beyond it fails with `too_many_connections`.
+   */
+  maxSocketsPerUser?: number;
+  /**
+   * `project:join`s one user may send, across all their sockets on this node: `points` per
+   * `durationSeconds`. Default 30 per 60 s: a person opens a few projects a minute, a script
+   * probing project ids gets an error ack (`rate_limited`) after 30.
+   */
+  joinRateLimit?: { points: number; durationSeconds: number };
   /** Hooks, e.g. the coach's `onChatSend`; more can be set later with {@link SocketHub.setHooks}. */
   hooks?: RealtimeHooks;
   /** Default: warnings and errors to stderr. */
@@ -94,21 +111,29 @@ const DEFAULTS = {
   rateLimit: { points: 20, durationSeconds: 10 },
   recoveryWindowMs: 120_000,
   presenceDelayMs: 50,
+  maxSocketsPerUser: 20,
+  joinRateLimit: { points: 30, durationSeconds: 60 },
 };
 
-const projectPayload = z.object({ projectId: z.string().min(1).max(64) });
-const chatPayload = z.object({
-  projectId: z.string().min(1).max(64),
-  content: z.string().trim().min(1).max(8000),
-});
+/** `content: must not contain control characters (...)`: each problem with its field. */
+function describePayloadIssues(error: z.ZodError): string {
+  return error.issues
+    .slice(0, 5)
+    .map((issue) => `${issue.path.join('.') || 'payload'}: ${issue.message}`)
+    .join('; ');
+}
 
 /** The payload's project id, or null once the ack was told the payload is invalid. */
 function projectIdOf(payload: unknown, reply: Ack<{ ok: true }>): string | null {
-  const parsed = projectPayload.safeParse(payload);
-  if (parsed.success) return parsed.data.projectId;
-  reply({ error: { code: 'invalid_payload', message: 'projectId is required' } });
+  const parsed = projectPayloadSchema.safeParse(payload);
+  // One spelling of an id, one room (see canonicalId).
+  if (parsed.success) return canonicalId(parsed.data.projectId);
+  reply({ error: { code: 'invalid_payload', message: describePayloadIssues(parsed.error) } });
   return null;
 }
+
+/** What every project room's name starts with (see `projectRoom`). */
+const PROJECT_ROOM_PREFIX = projectRoom('');
 
 /** An ack callback as it arrives in a raw packet, before the event's typed handler. */
 type AckFunction = (response: unknown) => void;
@@ -124,6 +149,8 @@ export class SocketHub extends EventEmitter<SocketHubEvents> {
   readonly #access: AccessCheck;
   readonly #logger: RealtimeLogger;
   readonly #limiter: RateLimiterMemory;
+  readonly #joinLimiter: RateLimiterMemory;
+  readonly #maxSocketsPerUser: number;
   readonly #allowedOrigins: string[];
   /** Projects each local socket joined, with the access it was granted (kept current). */
   readonly #joined = new Map<string, Map<string, ProjectAccess>>();
@@ -146,7 +173,19 @@ export class SocketHub extends EventEmitter<SocketHubEvents> {
       rateLimit: options.rateLimit ?? DEFAULTS.rateLimit,
       recoveryWindowMs: options.recoveryWindowMs ?? DEFAULTS.recoveryWindowMs,
       presenceDelayMs: options.presenceDelayMs ?? DEFAULTS.presenceDelayMs,
+      maxSocketsPerUser: options.maxSocketsPerUser ?? DEFAULTS.maxSocketsPerUser,
+      joinRateLimit: options.joinRateLimit ?? DEFAULTS.joinRateLimit,
     };
+    if (!Number.isInteger(o.maxSocketsPerUser) || o.maxSocketsPerUser < 1) {
+      throw new Error('SocketHub: maxSocketsPerUser must be an integer >= 1');
+    }
+    if (
+      !Number.isInteger(o.joinRateLimit.points) ||
+      o.joinRateLimit.points < 1 ||
+      !(o.joinRateLimit.durationSeconds > 0)
+    ) {
+      throw new Error('SocketHub: joinRateLimit needs points >= 1 and durationSeconds > 0');
+    }
     if (!o.path.startsWith('/')) throw new Error('SocketHub: path must start with /');
     if (!Number.isInteger(o.maxHttpBufferSize) || o.maxHttpBufferSize < 1024) {
       throw new Error('SocketHub: maxHttpBufferSize must be an integer >= 1024');
@@ -183,6 +222,11 @@ export class SocketHub extends EventEmitter<SocketHubEvents> {
       points: o.rateLimit.points,
       duration: o.rateLimit.durationSeconds,
     });
+    this.#joinLimiter = new RateLimiterMemory({
+      points: o.joinRateLimit.points,
+      duration: o.joinRateLimit.durationSeconds,
+    });
+    this.#maxSocketsPerUser = o.maxSocketsPerUser;
     const names = redisNames(o.keyPrefix);
     this.io = new Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>(
       {
@@ -216,13 +260,13 @@ export class SocketHub extends EventEmitter<SocketHubEvents> {
           : {}),
       },
     );
+    // Before Socket.IO restores a session (rooms, missed packets), its rooms are re-checked.
+    guardRecovery(this.io.of('/').adapter, (session) => this.#mayRecover(session));
     this.io.use((socket, next) => {
       this.#authenticate(socket).then(
         () => next(),
         (error: unknown) => {
-          const refusal = new Error(
-            error instanceof RealtimeError ? error.message : 'unauthorized',
-          );
+          const refusal = new Error(isClientFacing(error) ? error.message : 'unauthorized');
           Object.assign(refusal, { data: toWireError(error) });
           next(refusal);
         },
@@ -239,6 +283,20 @@ export class SocketHub extends EventEmitter<SocketHubEvents> {
     if (this.#attached) throw new Error('SocketHub: already attached');
     this.#attached = true;
     this.io.attach(httpServer);
+  }
+
+  /** Sockets connected to this node. */
+  get socketCount(): number {
+    return this.io.of('/').sockets.size;
+  }
+
+  /** Project rooms with at least one socket on this node (sockets' own rooms not counted). */
+  get roomCount(): number {
+    let count = 0;
+    for (const room of this.io.of('/').adapter.rooms.keys()) {
+      if (room.startsWith(PROJECT_ROOM_PREFIX)) count += 1;
+    }
+    return count;
   }
 
   /** Replaces the hooks given so far with these (merged by name). */
@@ -263,7 +321,43 @@ export class SocketHub extends EventEmitter<SocketHubEvents> {
     if (!token) throw new RealtimeError('unauthorized', 'missing token');
     const user = await this.#access.authenticate(token);
     if (!user) throw new RealtimeError('unauthorized', 'invalid token');
+    if (this.#socketsOf(user.userId) >= this.#maxSocketsPerUser) {
+      throw new RealtimeError('too_many_connections', 'too many connections for one user');
+    }
     socket.data = { userId: user.userId, name: user.name };
+  }
+
+  /** The user's sockets on this node, connected or in their handshake. */
+  #socketsOf(userId: string): number {
+    let count = 0;
+    for (const socket of this.io.of('/').sockets.values()) {
+      if (socket.data.userId === userId) count += 1;
+    }
+    return count;
+  }
+
+  /**
+   * Whether a disconnected socket may recover its session (see guardRecovery): every project
+   * room it was in must still be open to its user, and the user under the socket cap. Checked
+   * before Socket.IO rejoins the rooms and replays what they missed, so a member removed while
+   * away gets neither; refused, the client connects afresh (token checked) and joins again.
+   */
+  async #mayRecover(session: RecoveredSession): Promise<boolean> {
+    const data = session.data as Partial<SocketData> | undefined;
+    const userId = data?.userId;
+    if (typeof userId !== 'string') return false;
+    if (this.#socketsOf(userId) >= this.#maxSocketsPerUser) return false;
+    try {
+      for (const room of session.rooms) {
+        if (!room.startsWith(PROJECT_ROOM_PREFIX)) continue;
+        const access = await this.#checkAccess(userId, room.slice(PROJECT_ROOM_PREFIX.length));
+        if (!access) return false;
+      }
+      return true;
+    } catch (error) {
+      this.#logger.error({ err: error, userId }, 'socket.io: checking a recovered session failed');
+      return false;
+    }
   }
 
   #onConnection(socket: HubSocket): void {
@@ -357,6 +451,13 @@ export class SocketHub extends EventEmitter<SocketHubEvents> {
     const projectId = projectIdOf(payload, reply);
     if (projectId === null) return;
     try {
+      await this.#joinLimiter.consume(socket.data.userId);
+    } catch {
+      this.emit('rate-limited', socket.data.userId, 'project:join');
+      reply({ error: { code: 'rate_limited', message: 'too many joins, slow down' } });
+      return;
+    }
+    try {
       const access = await this.#checkAccess(socket.data.userId, projectId);
       if (!access) {
         reply({ error: { code: 'forbidden', message: 'not a member of this project' } });
@@ -399,12 +500,13 @@ export class SocketHub extends EventEmitter<SocketHubEvents> {
     ack: Ack<{ messageId: string }> | undefined,
   ): Promise<void> {
     const reply: Ack<{ messageId: string }> = typeof ack === 'function' ? ack : () => {};
-    const parsed = chatPayload.safeParse(payload);
+    const parsed = chatSendPayloadSchema.safeParse(payload);
     if (!parsed.success) {
-      reply({ error: { code: 'invalid_payload', message: 'projectId and content are required' } });
+      reply({ error: { code: 'invalid_payload', message: describePayloadIssues(parsed.error) } });
       return;
     }
-    const { projectId, content } = parsed.data;
+    const { content } = parsed.data;
+    const projectId = canonicalId(parsed.data.projectId);
     const access = joined.get(projectId);
     if (!access) {
       reply({ error: { code: 'not_joined', message: 'join the project first' } });
@@ -426,7 +528,7 @@ export class SocketHub extends EventEmitter<SocketHubEvents> {
       });
       reply({ messageId: result.messageId });
     } catch (error) {
-      if (!(error instanceof RealtimeError)) {
+      if (!isClientFacing(error)) {
         this.#logger.error({ err: error, projectId }, 'socket.io: chat:send hook failed');
       }
       reply({ error: toWireError(error) });
@@ -489,6 +591,57 @@ export class SocketHub extends EventEmitter<SocketHubEvents> {
   }
 
   /**
+   * Re-checks every local socket's joined projects against current membership, for when the
+   * membership changes and project deletions other nodes published may have been lost (the bus
+   * lost its Redis connection for a while). Roles are updated. A socket that lost access to
+   * every project it joined in a workspace was removed from it and is disconnected, as
+   * {@link applyMembershipChange} does; a project lost while others of its workspace are still
+   * reachable was deleted and is left as {@link applyProjectDeleted} does.
+   */
+  async recheckAccess(): Promise<void> {
+    this.#membershipEpoch += 1;
+    const namespace = this.io.of('/');
+    for (const [socketId, joined] of [...this.#joined]) {
+      const socket = namespace.sockets.get(socketId);
+      if (!socket) continue;
+      const byWorkspace = new Map<string, Array<[string, ProjectAccess | null]>>();
+      try {
+        for (const [projectId, before] of [...joined]) {
+          const now = await this.#access.projectAccess(socket.data.userId, projectId);
+          const list = byWorkspace.get(before.workspaceId) ?? [];
+          list.push([projectId, now]);
+          byWorkspace.set(before.workspaceId, list);
+        }
+      } catch (error) {
+        this.#logger.error(
+          { err: error, userId: socket.data.userId },
+          'socket.io: re-checking access failed',
+        );
+        continue;
+      }
+      if (socket.disconnected) continue;
+      if ([...byWorkspace.values()].some((list) => list.every(([, now]) => now === null))) {
+        socket.disconnect(true);
+        continue;
+      }
+      for (const [projectId, now] of [...byWorkspace.values()].flat()) {
+        if (!joined.has(projectId)) continue;
+        if (now) {
+          joined.set(projectId, now);
+          continue;
+        }
+        joined.delete(projectId);
+        socket.emit('project:deleted', { projectId });
+        await Promise.resolve(socket.leave(projectRoom(projectId))).catch((error: unknown) => {
+          this.#logger.warn({ err: error, projectId }, 'socket.io: leaving a lost room failed');
+        });
+        this.emit('left', projectId, socket.data.userId);
+        this.#schedulePresence(projectId);
+      }
+    }
+  }
+
+  /**
    * Ends this node's part of a deleted project's room: each local socket in it gets
    * `project:deleted`, leaves the room and is forgotten as joined (so `chat:send` for the
    * project is refused), but stays connected for its other projects. Cross-node delivery is
@@ -521,20 +674,24 @@ export class SocketHub extends EventEmitter<SocketHubEvents> {
   }
 
   /**
-   * Disconnects this node's sockets and stops the adapter. Leaves the HTTP server alone (it is
+   * Closes this node's connections and stops the adapter. Leaves the HTTP server alone (it is
    * the caller's; Socket.IO's own close() would close it). Safe to call twice.
+   *
+   * The connections are closed at the transport, not with `disconnectSockets(true)`: a stock
+   * client takes a server-side disconnect ("io server disconnect") as final and never retries,
+   * while after a closed transport ("transport close") it reconnects by itself, to this node
+   * once it is back or to another one, and recovers its session where the adapter kept it.
    */
   close(): Promise<void> {
     this.#closing ??= (async () => {
       for (const timer of this.#presenceTimers.values()) clearTimeout(timer);
       this.#presenceTimers.clear();
-      this.io.local.disconnectSockets(true);
+      this.io.engine?.close();
       try {
         await this.io.of('/').adapter.close();
       } catch (error) {
         this.#logger.warn({ err: error }, 'socket.io: closing the adapter failed');
       }
-      this.io.engine?.close();
       this.#joined.clear();
     })();
     return this.#closing;

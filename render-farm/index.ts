@@ -17,6 +17,24 @@ export type {
   RenderResult,
 } from './ffmpeg-renderer.ts';
 export { FfmpegRenderer } from './ffmpeg-renderer.ts';
+export { FontMetrics } from './font-metrics.ts';
+export type {
+  DallE3Quality,
+  GeneratedImage,
+  GptImageQuality,
+  ImageGenerationErrorKind,
+  ImageGenerationRequest,
+  ImageGenerator,
+  ImageUsage,
+  OpenAIImageGeneratorOptions,
+  OpenAIImageModel,
+} from './image-generator.ts';
+export {
+  ImageGenerationError,
+  OPENAI_IMAGE_SIZES,
+  OpenAIImageGenerator,
+  thumbnailImagePrompt,
+} from './image-generator.ts';
 export type {
   AddJobOptions,
   AddJobResult,
@@ -27,6 +45,7 @@ export type {
   JobLease,
   JobQueue,
   JobQueueOptions,
+  JobQueueStats,
   QueueJobInfo,
   QueueJobState,
   TakeOptions,
@@ -41,6 +60,19 @@ export type { RenderJobData } from './render-job.ts';
 export { RENDER_QUEUE_PREFIX, renderOutputKeys, renderQueuePrefix } from './render-job.ts';
 export type { RenderJobStore, RenderOutput } from './render-job-store.ts';
 export type {
+  RenderMemoryEstimate,
+  RenderMemoryImage,
+  RenderMemoryInput,
+} from './render-memory.ts';
+export {
+  bytesPerPixel,
+  DEFAULT_RENDER_MEMORY_BUDGET_BYTES,
+  describeBytes,
+  estimateRenderMemory,
+  MAX_AUTO_ENCODER_THREADS,
+  MAX_DECODED_BYTES_PER_PIXEL,
+} from './render-memory.ts';
+export type {
   Renderer,
   RenderSettledEvent,
   RenderWorkerPoolOptions,
@@ -48,3 +80,22 @@ export type {
 } from './render-worker-pool.ts';
 export { RenderWorkerPool } from './render-worker-pool.ts';
 export type { RoomEventPublisher } from './room-event-publisher.ts';
+export type {
+  ThumbnailBackground,
+  ThumbnailColorBackground,
+  ThumbnailGradientBackground,
+  ThumbnailImageBackground,
+  ThumbnailMakerOptions,
+  ThumbnailRequest,
+  ThumbnailResult,
+  TitleLayout,
+} from './thumbnail-maker.ts';
+export {
+  layoutTitle,
+  MAX_THUMBNAIL_INPUT_SIDE,
+  MAX_TITLE_LINES,
+  makeThumbnail,
+  THUMBNAIL_HEIGHT,
+  THUMBNAIL_WIDTH,
+  ThumbnailMaker,
+} from './thumbnail-maker.ts';

@@ -8,6 +8,8 @@ export interface ProbedMedia {
   /** Of the first video (or image) stream, when there is one that decodes to a size. */
   width: number | null;
   height: number | null;
+  /** Pixel format the first video (or image) stream decodes to, e.g. `rgb24`, `rgba64be`. */
+  pixelFormat: string | null;
   hasAudio: boolean;
 }
 
@@ -35,6 +37,7 @@ export async function probeMedia(ffprobePath: string, path: string): Promise<Pro
     durationSec: Number.isFinite(duration) && duration > 0 ? duration : null,
     width: positive(video?.width),
     height: positive(video?.height),
+    pixelFormat: video?.pix_fmt ?? null,
     hasAudio: audio !== undefined,
   };
 }

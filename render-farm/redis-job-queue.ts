@@ -374,11 +374,7 @@ export class RedisJobQueue<T> implements JobQueue<T> {
       watchRedisConnection(client, `job queue ${this.prefix}`, this.logger);
       this.client = client;
       await client.connect();
-      try {
-        await client.sendCommand(['XGROUP', 'CREATE', this.key('stream'), GROUP, '0', 'MKSTREAM']);
-      } catch (error) {
-        if (!String(error).includes('BUSYGROUP')) throw error;
-      }
+      await this.createGroup();
       const subscriber = client.duplicate();
       watchRedisConnection(subscriber, `job queue ${this.prefix} cancels`, this.logger);
       this.subscriber = subscriber;
@@ -388,6 +384,16 @@ export class RedisJobQueue<T> implements JobQueue<T> {
       });
     })();
     return this.ready;
+  }
+
+  /** Creates the stream and its consumer group unless they exist. */
+  private async createGroup(): Promise<void> {
+    try {
+      const stream = this.key('stream');
+      await this.client!.sendCommand(['XGROUP', 'CREATE', stream, GROUP, '0', 'MKSTREAM']);
+    } catch (error) {
+      if (!String(error).includes('BUSYGROUP')) throw error;
+    }
   }
 
   private async run(name: ScriptName, keys: string[], args: (string | number)[]): Promise<unknown> {
@@ -402,10 +408,19 @@ export class RedisJobQueue<T> implements JobQueue<T> {
     try {
       return await client.sendCommand(['EVALSHA', sha, ...argv]);
     } catch (error) {
+      const message = String(error);
       // After SCRIPT FLUSH or a failover the cache is gone: load it again once.
-      if (!String(error).includes('NOSCRIPT')) throw error;
-      this.shas.delete(name);
-      return this.run(name, keys, args);
+      if (message.includes('NOSCRIPT')) {
+        this.shas.delete(name);
+        return this.run(name, keys, args);
+      }
+      // A Redis that restarted without its data lost the consumer group too: make it again.
+      // (What the queue held is gone; the render reconciler queues unfinished renders again.)
+      if (message.includes('NOGROUP')) {
+        await this.createGroup();
+        return await client.sendCommand(['EVALSHA', sha, ...argv]);
+      }
+      throw error;
     }
   }
 

@@ -18,6 +18,10 @@ export const CloseCodes = {
   Forbidden: 4403,
   /** The path names no document this server serves. */
   UnknownDocument: 4404,
+  /** An update would grow the document past its size limit; nothing of it was stored. */
+  TooLarge: 4413,
+  /** The user already has as many connections open on this node as one user may. */
+  TooManyConnections: 4429,
   /** The document could not be loaded or an update could not be stored; reconnect later. */
   Unavailable: 4503,
 } as const;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { canonicalId } from './ids.ts';
 
 /**
  * The Yjs documents of a project and how their names are spelled on the wire
@@ -25,23 +26,29 @@ export interface ParsedDocName {
 /**
  * Project ids are opaque to the wire; we only insist on a URL- and channel-safe token so a name
  * can never smuggle a slash, a wildcard or whitespace into a path, a Redis channel or a DB key.
+ * Names carry the id's canonical spelling (lower case, see `canonicalId`): a document opened as
+ * `project/ABC…/script` is `project/abc…/script`, never a second copy of it.
  */
 const PROJECT_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
-/** The document name of a project's script or plan. */
+/** The document name of a project's script or plan (the id in its canonical spelling). */
 export function yjsDocName(projectId: string, kind: YjsDocKind): YjsDocName {
   if (!PROJECT_ID.test(projectId)) throw new Error(`invalid project id: ${projectId}`);
-  return `project/${projectId}/${kind}`;
+  return `project/${canonicalId(projectId)}/${kind}`;
 }
 
-/** Parses `project/<projectId>/<kind>`; null for any other name. */
+/**
+ * Parses `project/<projectId>/<kind>`; null for any other name. `projectId` and `name` come
+ * back canonical (the id in lower case), whatever spelling the name had.
+ */
 export function parseYjsDocName(name: string): ParsedDocName | null {
   const parts = name.split('/');
   if (parts.length !== 3 || parts[0] !== 'project') return null;
   const [, projectId, kind] = parts as [string, string, string];
   if (!PROJECT_ID.test(projectId)) return null;
   if (!(YJS_DOC_KINDS as readonly string[]).includes(kind)) return null;
-  return { projectId, kind: kind as YjsDocKind, name: name as YjsDocName };
+  const id = canonicalId(projectId);
+  return { projectId: id, kind: kind as YjsDocKind, name: `project/${id}/${kind as YjsDocKind}` };
 }
 
 /** `GET /projects/:id/script`: the script's current text, for clients without Yjs. */

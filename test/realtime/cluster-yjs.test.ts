@@ -132,8 +132,9 @@ describe('Yjs sync on two API node processes (Postgres + Redis)', () => {
     editor.doc.getText('script').insert(5, ' world');
     // The viewer's presence reaches the editor on the other node; its edit does not.
     await vi.waitFor(() => {
+      // `user` as the server knows the connection (its display name and id), not as sent.
       expect([...editor.provider.awareness.getStates().values()]).toContainEqual({
-        user: { name: 'Viewer' },
+        user: { name: viewerSession.user.name, id: viewerSession.user.id },
       });
       expect(viewer.text()).toContain(' world');
     }, WAIT);

@@ -173,7 +173,8 @@ describe('Yjs sync across two nodes (Postgres + Redis)', () => {
     await vi.waitFor(() => {
       expect(viewer.text()).toContain(' world');
       const states = [...editor.provider.awareness.getStates().values()];
-      expect(states).toContainEqual({ user: { name: 'Viewer' } });
+      // The server sets `user` to who the connection is (see the security tests).
+      expect(states).toContainEqual({ user: { name: 'Viewer', id: viewerUser.userId } });
     }, WAIT);
     expect(editor.text()).toBe('Hello world');
     expect(await storedText(store, fixture.scriptDoc)).toBe('Hello world');
