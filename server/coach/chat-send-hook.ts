@@ -1,5 +1,4 @@
-import { type ChatSendContext, RealtimeError, type RealtimeHooks } from '../../realtime/index.ts';
-import { ApiError } from '../errors.ts';
+import type { ChatSendContext, RealtimeHooks } from '../../realtime/index.ts';
 import type { CoachService } from './coach-service.ts';
 
 /**
@@ -10,19 +9,17 @@ import type { CoachService } from './coach-service.ts';
 export function coachChatHooks(coach: CoachService): RealtimeHooks {
   return {
     async onChatSend(context: ChatSendContext) {
-      try {
-        const { message } = await coach.send({
-          projectId: context.projectId,
-          workspaceId: context.workspaceId,
-          userId: context.userId,
-          authorName: context.name,
-          content: context.content,
-        });
-        return { messageId: message.id };
-      } catch (error) {
-        if (error instanceof ApiError) throw new RealtimeError(error.code, error.message);
-        throw error;
-      }
+      // The coach's refusals are DomainErrors; the hub turns them into the ack.
+      const { message } = await coach.send({
+        projectId: context.projectId,
+        workspaceId: context.workspaceId,
+        userId: context.userId,
+        authorName: context.name,
+        // A viewer may chat; the coach keeps what a viewer says out of the plan.
+        role: context.role,
+        content: context.content,
+      });
+      return { messageId: message.id };
     },
   };
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import * as Y from 'yjs';
-import type { Realtime } from '../../realtime/index.ts';
+import type { JobQueue } from '../../render-farm/index.ts';
 import type {
   ChatMessage,
   CoachUsage,
@@ -12,13 +12,14 @@ import type {
 } from '../../shared/coach.ts';
 import { CoachErrorCodes } from '../../shared/coach.ts';
 import type { RoomEventName, RoomEventPayload } from '../../shared/socket-events.ts';
-import { yjsDocName } from '../../shared/yjs-docs.ts';
+import type { Role } from '../../shared/workspaces.ts';
 import type { CoachConfig } from '../config.ts';
-import type { Db } from '../db/index.ts';
-import { ApiError, notFound } from '../errors.ts';
+import type { Db, Tx } from '../db/index.ts';
+import { DomainError, notFound } from '../errors.ts';
+import type { Metrics } from '../metrics/index.ts';
 import type { ProjectService } from '../projects/project-service.ts';
 import type { WorkspaceService } from '../workspaces/workspace-service.ts';
-import { ChatStore } from './chat-store.ts';
+import { ChatStore, type ReplyRow } from './chat-store.ts';
 import {
   buildSystemPrompt,
   type CoachContext,
@@ -27,8 +28,9 @@ import {
   toPromptMessages,
 } from './coach-context.ts';
 import { dailyLimitReached, spendCapReached, unknownTemplate } from './coach-errors.ts';
+import type { PlanDocumentEditor, RoomEmitter, ScriptReader } from './coach-ports.ts';
 import { type CoachProvider, ProviderError, streamWithFallback } from './coach-provider.ts';
-import { detectDecisions, type Speaker } from './decision-detector.ts';
+import { type DetectedDecision, detectDecisions, type Speaker } from './decision-detector.ts';
 import { DecisionStore } from './decision-store.ts';
 import { DeltaBatcher } from './delta-batcher.ts';
 import { appendDecision, readPlan, setTaskDone, writePlanTemplate } from './plan-document.ts';
@@ -36,23 +38,48 @@ import type { PlanTemplates } from './plan-templates.ts';
 import type { PriceTable } from './price-table.ts';
 import { ProfileStore } from './profile-store.ts';
 import { ProjectQueue } from './project-queue.ts';
-import { localReplyLock, type ReplyLock } from './reply-lock.ts';
+import type { CoachReplyJob } from './reply-job.ts';
+import { type ReplyRepair, sweepPendingReplies } from './reply-sweep.ts';
+import { CoachReplyWorker, type ReplyAttempt, type ReplyOutcome } from './reply-worker.ts';
 import { coachUsage } from './usage-report.ts';
 import { nextUtcMidnight, startOfUtcDay } from './utc-day.ts';
+
+/** How a node runs its part of the coach's replies; tests shorten the times. */
+export interface CoachReplyTuning {
+  /** Replies this node streams at once. Default 16 (see {@link CoachReplyWorker}). */
+  concurrency?: number | undefined;
+  /** Heart-beat interval of a streaming reply's lease, in ms. Default 2000. */
+  heartbeatMs?: number | undefined;
+  /**
+   * How often this node runs the reply sweep ({@link sweepPendingReplies}), in ms; it always
+   * runs once at start. Default 30 000. 0: only at start (a reconciler runs it instead).
+   */
+  sweepIntervalMs?: number | undefined;
+}
 
 export interface CoachServiceOptions {
   db: Db;
   projects: ProjectService;
   workspaces: WorkspaceService;
-  /** Room events (`chat:*`, `decision:detected`) and the plan document. */
-  realtime: Pick<Realtime, 'emitter' | 'editDocument' | 'getDocumentText' | 'documents'>;
+  /** Room events: `chat:*` and `decision:detected`. */
+  room: RoomEmitter;
+  /** The plan document: decisions, templates, ticked tasks. */
+  plans: PlanDocumentEditor;
+  /** The script, an excerpt of which goes into the reply's context. */
+  scripts: ScriptReader;
+  /**
+   * The reply queue (Redis Streams with Redis, in-process in embedded mode), of coach replies
+   * only. Replies are durable jobs on it; the composition root opens and closes it.
+   */
+  queue: JobQueue<CoachReplyJob>;
   provider: CoachProvider;
   prices: PriceTable;
   templates: PlanTemplates;
   config: CoachConfig;
   logger: Logger;
-  /** Serialises replies of a project across nodes. Default: this node's queue only. */
-  replyLock?: ReplyLock;
+  replies?: CoachReplyTuning | undefined;
+  /** Counts each reply's tokens and cost (`reelroom_ai_*`). Default: not counted. */
+  metrics?: Pick<Metrics, 'recordAiUsage'>;
 }
 
 /** What a member sends: the REST route and the `chat:send` hook both end here. */
@@ -61,16 +88,33 @@ export interface ChatSend {
   workspaceId: string;
   userId: string;
   authorName: string;
+  /**
+   * The sender's role in the project's workspace when sending. Viewers may chat, but only
+   * read the plan (SPEC: editors write, viewers read): decisions are not taken from what a
+   * viewer says, nor from the coach's reply to it.
+   */
+  role: Role;
   content: string;
 }
 
 /** The name decisions the coach confirmed are attributed to. */
 const COACH_NAME = 'Coach';
 
+const canWritePlan = (role: Role) => role !== 'viewer';
+
 /**
  * The AI coach of every project: stores members' messages, streams one reply per project at a
  * time to the whole room, keeps the chat, detects decisions into the plan document and keeps
  * the daily limits and spend.
+ *
+ * Replies are durable. Accepting a question stores it with its pending reply in one
+ * transaction, then queues the reply's job; any node's reply worker produces it. Per project
+ * only the oldest pending reply (the head) has a job, so replies stream one at a time, in the
+ * order the questions were accepted, without locks or waiting: settling a reply queues the
+ * next head. A node that dies mid-reply loses its lease; another node takes the job over and
+ * the reply starts over (`chat:error` `reply_restarted`, then the whole reply again), and the
+ * dead node's writes are fenced out, so the stored reply is the one the room saw last. What a
+ * crash leaves between a commit and its enqueue, the reply sweep puts back.
  */
 export class CoachService {
   readonly provider: CoachProvider;
@@ -79,43 +123,94 @@ export class CoachService {
   readonly #chat: ChatStore;
   readonly #decisions: DecisionStore;
   readonly #profiles: ProfileStore;
-  readonly #replies: ProjectQueue;
-  /** Decision writes of one project run in order: supersession depends on it. */
+  /** Plan-document writes of one project run in order on a node: supersession depends on it. */
   readonly #decisionWrites: ProjectQueue;
-  readonly #inFlight = new Set<AbortController>();
-  /** Aborted on close: stops waiting for another node's reply slot. */
-  readonly #shutdown = new AbortController();
-  readonly #lock: ReplyLock;
+  readonly #worker: CoachReplyWorker;
+  #started = false;
+  #sweepTimer: NodeJS.Timeout | undefined;
+  #sweeping: Promise<ReplyRepair[]> | undefined;
   /** UTC day (YYYY-MM-DD) the spend warning was logged for, so it is logged once a day. */
   #warnedDay: string | null = null;
   #closing: Promise<void> | null = null;
 
   constructor(options: CoachServiceOptions) {
+    if (!options.queue) throw new TypeError('CoachService: queue is required');
     this.#o = options;
     this.provider = options.provider;
     this.templates = options.templates;
     this.#chat = new ChatStore(options.db);
     this.#decisions = new DecisionStore(options.db);
     this.#profiles = new ProfileStore(options.db);
-    this.#lock = options.replyLock ?? localReplyLock;
-    this.#replies = new ProjectQueue((error, projectId) =>
-      options.logger.error({ err: error, projectId }, 'coach: reply job failed'),
-    );
     this.#decisionWrites = new ProjectQueue((error, projectId) =>
-      options.logger.error({ err: error, projectId }, 'coach: recording decisions failed'),
+      options.logger.error(
+        { err: error, projectId },
+        'coach: writing decisions to the plan failed',
+      ),
     );
+    this.#worker = new CoachReplyWorker({
+      queue: options.queue,
+      handler: {
+        answer: (job, attempt) => this.#answer(job, attempt),
+        abandon: (job, reason) => this.#abandon(job, reason),
+      },
+      logger: options.logger,
+      concurrency: options.replies?.concurrency,
+      heartbeatMs: options.replies?.heartbeatMs,
+    });
+  }
+
+  /**
+   * Starts this node's reply worker and the reply sweep (now, then every `sweepIntervalMs`).
+   * Call once the node is ready to serve. Safe to call twice.
+   */
+  start(): void {
+    if (this.#closing || this.#started) return;
+    this.#started = true;
+    this.#worker.start();
+    void this.sweepReplies();
+    const every = this.#o.replies?.sweepIntervalMs ?? 30_000;
+    if (every > 0) {
+      this.#sweepTimer = setInterval(() => void this.sweepReplies(), every);
+      this.#sweepTimer.unref();
+    }
+  }
+
+  /**
+   * One run of the reply sweep ({@link sweepPendingReplies}); joins a run in flight. Never
+   * rejects: a failure (Redis down) is logged and the next run tries again. For a reconciler:
+   * `{ name: 'coach-replies', run: () => coach.sweepReplies() }`.
+   */
+  sweepReplies(): Promise<ReplyRepair[]> {
+    this.#sweeping ??= sweepPendingReplies({
+      chat: this.#chat,
+      queue: this.#o.queue,
+      abandon: (job, reason) => this.#abandon(job, reason),
+    })
+      .then((repairs) => {
+        for (const repair of repairs)
+          this.#o.logger.warn(repair, 'coach: reply sweep repaired a reply');
+        return repairs;
+      })
+      .catch((error: unknown) => {
+        this.#o.logger.error({ err: error }, 'coach: reply sweep failed');
+        return [];
+      })
+      .finally(() => {
+        this.#sweeping = undefined;
+      });
+    return this.#sweeping;
   }
 
   // ------------------------------------------------------------------ chat
 
   /**
-   * Stores a member's message, broadcasts it as `chat:message`, reads decisions from it and
-   * queues the coach's reply. Refused past the member's daily limit or the service's spend cap.
-   * Resolves with the stored message and the id the reply will stream under.
+   * Stores a member's message and the reply it waits for, broadcasts it as `chat:message`,
+   * reads decisions from it and queues the reply. Refused past the member's daily limit or the
+   * service's spend cap. Resolves with the stored message and the id the reply streams under.
    */
   async send(input: ChatSend): Promise<{ message: ChatMessage; replyId: string }> {
     if (this.#closing) {
-      throw new ApiError(503, 'service_unavailable', 'The coach is shutting down; try again');
+      throw new DomainError('service_unavailable', 'The coach is shutting down; try again');
     }
     const now = new Date();
     const dayStart = startOfUtcDay(now);
@@ -123,132 +218,151 @@ export class CoachService {
     if ((await this.#chat.spendSince(dayStart)) >= this.#o.config.spendCapUsd) {
       throw spendCapReached(this.#o.config.spendCapUsd, nextUtcMidnight(now));
     }
-    const message = await this.#chat.insertWithinLimit(
+    const detected = canWritePlan(input.role) ? detectDecisions(input.content, 'member') : [];
+    const decisions: Decision[] = [];
+    const accepted = await this.#chat.accept(
       {
-        id: randomUUID(),
-        projectId: input.projectId,
-        workspaceId: input.workspaceId,
-        role: 'user',
-        content: input.content,
-        userId: input.userId,
-        authorName: input.authorName,
-        status: 'complete',
-        createdAt: now,
+        question: {
+          id: randomUUID(),
+          projectId: input.projectId,
+          workspaceId: input.workspaceId,
+          role: 'user',
+          content: input.content,
+          userId: input.userId,
+          authorName: input.authorName,
+          status: 'complete',
+        },
+        replyId: randomUUID(),
+        limit,
+        since: dayStart,
+        now,
       },
-      limit,
-      dayStart,
+      // In the same transaction: the reply's context (any node, any time) sees them.
+      async (tx, message) => {
+        decisions.push(...(await this.#storeDecisions(tx, message, 'member', detected)));
+      },
     );
-    if (!message) throw dailyLimitReached(limit, nextUtcMidnight(now));
-    const replyId = randomUUID();
+    if (!accepted) throw dailyLimitReached(limit, nextUtcMidnight(now));
+    const { question, reply, head } = accepted;
     // `replyId` tells every client which streamed reply answers this message.
-    await this.#emit(input.projectId, 'chat:message', { message: { ...message, replyId } });
-    const decided = this.#recordDecisions(message, 'member');
-    void this.#replies.add(input.projectId, async () => {
-      // The reply's context includes what this message decided.
-      await decided;
-      await this.#reply(input, message, replyId);
+    await this.#emit(input.projectId, 'chat:message', {
+      message: { ...question, replyId: reply.id },
     });
-    return { message, replyId };
+    await this.#showDecisions(input.projectId, decisions);
+    // The head of the project's replies is queued now; any other waits for the one before it.
+    if (head) {
+      await this.#queueReply({ replyId: reply.id, projectId: reply.projectId }).catch(
+        (error: unknown) => {
+          this.#o.logger.error(
+            { err: error, projectId: input.projectId, replyId: reply.id },
+            'coach: queueing a reply failed; the reply sweep queues it',
+          );
+        },
+      );
+    }
+    return { message: question, replyId: reply.id };
   }
 
   listMessages(projectId: string, query: { limit: number; cursor?: string | undefined }) {
     return this.#chat.page(projectId, query);
   }
 
-  async #reply(input: ChatSend, question: ChatMessage, replyId: string): Promise<void> {
-    const { projectId } = input;
-    const unavailable = () =>
-      this.#emit(projectId, 'chat:error', {
-        messageId: replyId,
-        error: { code: 'unavailable', message: 'the coach is shutting down; ask again' },
-      });
-    if (this.#closing) return unavailable();
-    let release: () => Promise<void>;
-    try {
-      // Another node may be streaming for this project; its reply goes first.
-      release = await this.#lock.acquire(projectId, this.#shutdown.signal);
-    } catch (error) {
-      if (this.#shutdown.signal.aborted) return unavailable();
-      throw error;
-    }
-    try {
-      await this.#replyHoldingLock(input, question, replyId);
-    } finally {
-      await release().catch((error: unknown) => {
-        this.#o.logger.error({ err: error, projectId }, 'coach: releasing the reply lock failed');
-      });
-    }
+  #queueReply(job: CoachReplyJob): Promise<unknown> {
+    return this.#o.queue.add(job, { jobId: job.replyId });
   }
 
-  async #replyHoldingLock(input: ChatSend, question: ChatMessage, replyId: string): Promise<void> {
-    const { projectId } = input;
+  /** Queues the project's head reply, if any (after a settle: the turn passes on). */
+  async #queueHead(projectId: string): Promise<void> {
+    const head = await this.#chat.headOf(projectId);
+    if (head) await this.#queueReply(head);
+  }
+
+  // ------------------------------------------------------------------ replies (the worker's jobs)
+
+  /**
+   * One delivery of a reply's job. Claims the reply for this delivery (fencing out earlier
+   * ones), streams it to the room, stores its final state once and queues the project's next
+   * reply. Stops without writing when `attempt.signal` aborts; throws on infrastructure errors
+   * (the queue retries); a provider failure is a final state (the partial is kept, incomplete).
+   */
+  async #answer(job: CoachReplyJob, { attempt, signal }: ReplyAttempt): Promise<ReplyOutcome> {
+    const { projectId, replyId } = job;
+    const logger = this.#o.logger.child({ projectId, messageId: replyId, attempt });
+    if (signal.aborted) return 'interrupted';
+    const claim = await this.#chat.claimReply(replyId, attempt);
+    if (claim.outcome === 'gone') return 'settled';
+    if (claim.outcome === 'settled') {
+      // A delivery before this one stored the reply and died before telling the queue.
+      await this.#queueHead(projectId);
+      return 'settled';
+    }
+    if (claim.outcome === 'superseded') {
+      logger.warn('coach: a later delivery holds this reply; leaving it');
+      return 'settled';
+    }
+    const reply = claim.reply;
+    if (attempt > 1 || claim.previousAttempt !== null) {
+      // An earlier delivery may have streamed part of it: clients start this reply over.
+      await this.#emit(projectId, 'chat:error', {
+        messageId: replyId,
+        error: {
+          code: CoachErrorCodes.ReplyRestarted,
+          message: 'The coach was interrupted; this reply starts over.',
+        },
+      });
+    }
     const now = new Date();
     if ((await this.#chat.spendSince(startOfUtcDay(now))) >= this.#o.config.spendCapUsd) {
       const error = spendCapReached(this.#o.config.spendCapUsd, nextUtcMidnight(now));
-      await this.#emit(projectId, 'chat:error', {
-        messageId: replyId,
-        error: { code: error.code, message: error.message },
-      });
-      return;
+      return this.#fail(reply, attempt, error.code, error.message, '');
     }
-    // Strictly after the question, so the chat pages in the order it was said.
-    const createdAt = new Date(Math.max(now.getTime(), Date.parse(question.createdAt) + 1));
-    const context = await this.#buildContext(input);
-    const controller = new AbortController();
-    this.#inFlight.add(controller);
+    let context: CoachContext;
+    let askerRole: Role;
+    try {
+      ({ context, role: askerRole } = await this.#buildContext(reply));
+    } catch (error) {
+      // The asker lost access (left the workspace) or the project is going: nobody to answer.
+      if (
+        !(error instanceof DomainError) ||
+        (error.code !== 'not_found' && error.code !== 'forbidden')
+      )
+        throw error;
+      return this.#fail(
+        reply,
+        attempt,
+        CoachErrorCodes.ReplyFailed,
+        'The coach cannot answer this message any more.',
+        '',
+      );
+    }
+    if (signal.aborted) return 'interrupted';
+
     let text = '';
     // Not awaited: emits are handed to the room synchronously, in call order.
     const tokens = new DeltaBatcher((delta) => {
       void this.#emit(projectId, 'chat:token', { messageId: replyId, delta });
     });
-    const logger = this.#o.logger.child({ projectId, messageId: replyId });
-    const base = {
-      id: replyId,
-      projectId,
-      workspaceId: input.workspaceId,
-      role: 'assistant' as const,
-      userId: input.userId,
-      replyTo: question.id,
-      provider: this.provider.name,
-      offline: this.provider.name === 'offline',
-      createdAt,
-    };
+    let result: Awaited<ReturnType<typeof streamWithFallback>>;
     try {
-      const result = await streamWithFallback(
+      result = await streamWithFallback(
         this.provider,
         {
           system: buildSystemPrompt(context),
           messages: toPromptMessages(context.history),
           maxOutputTokens: this.#o.config.maxOutputTokens,
-          signal: controller.signal,
+          signal,
           context,
         },
         (delta) => {
+          if (signal.aborted) return;
           text += delta;
           tokens.push(delta);
         },
         (from, to) => logger.warn({ from, to }, 'coach: rate limited, falling back'),
       );
-      tokens.flush();
-      const priced = this.#o.prices.has(result.model) ? result.model : this.#lastModel(result);
-      const costUsd = this.#o.prices.costUsd(priced, result.usage);
-      const reply = await this.#chat.insert({
-        ...base,
-        content: text,
-        status: 'complete',
-        model: result.model,
-        inputTokens: result.usage.inputTokens,
-        outputTokens: result.usage.outputTokens,
-        costUsd,
-      });
-      await this.#emit(projectId, 'chat:done', {
-        messageId: replyId,
-        usage: result.usage,
-        costUsd,
-      });
-      await this.#recordDecisions(reply, 'coach');
-      await this.#checkSpend(now);
     } catch (error) {
+      // Stopped here (closing, or another node took over): that node streams it again.
+      if (signal.aborted) return 'interrupted';
       const code =
         error instanceof ProviderError && error.kind === 'rate_limited'
           ? CoachErrorCodes.ProviderRateLimited
@@ -256,20 +370,109 @@ export class CoachService {
       tokens.flush();
       logger.warn({ err: error, code, partialChars: text.length }, 'coach: reply failed');
       // The partial reply is kept, marked incomplete, so nobody loses what was already read.
-      await this.#chat.insert({ ...base, content: text, status: 'incomplete', errorCode: code });
-      await this.#emit(projectId, 'chat:error', {
-        messageId: replyId,
+      return this.#fail(
+        reply,
+        attempt,
+        code,
+        code === CoachErrorCodes.ProviderRateLimited
+          ? 'The AI provider is rate limiting us; please try again in a minute.'
+          : 'The AI provider failed while answering; the partial reply was kept.',
+        text,
+      );
+    }
+    if (signal.aborted) return 'interrupted';
+    tokens.flush();
+    const priced = this.#o.prices.has(result.model) ? result.model : this.#lastModel(result);
+    const costUsd = this.#o.prices.costUsd(priced, result.usage);
+    const decisions: Decision[] = [];
+    const stored = await this.#chat.settleReply(
+      replyId,
+      attempt,
+      {
+        content: text,
+        status: 'complete',
+        provider: this.provider.name,
+        offline: this.provider.name === 'offline',
+        model: result.model,
+        inputTokens: result.usage.inputTokens,
+        outputTokens: result.usage.outputTokens,
+        costUsd,
+      },
+      // Confirmations of what a viewer said are no decisions either.
+      canWritePlan(askerRole)
+        ? async (tx, message) => {
+            decisions.push(...(await this.#storeDecisions(tx, message, 'coach')));
+          }
+        : undefined,
+    );
+    // A later delivery claimed the reply meanwhile: its stream is the one that counts.
+    if (!stored) return 'settled';
+    this.#o.metrics?.recordAiUsage({
+      provider: this.provider.name,
+      model: priced,
+      purpose: 'coach',
+      inputTokens: result.usage.inputTokens,
+      outputTokens: result.usage.outputTokens,
+      costUsd,
+    });
+    await this.#emit(projectId, 'chat:done', {
+      messageId: replyId,
+      usage: result.usage,
+      costUsd,
+    });
+    await this.#showDecisions(projectId, decisions);
+    await this.#checkSpend(now);
+    await this.#queueHead(projectId);
+    return 'settled';
+  }
+
+  /** Stores a reply's failure (with what it streamed, if anything), tells the room, passes the turn. */
+  async #fail(
+    reply: ReplyRow,
+    attempt: number | null,
+    code: string,
+    message: string,
+    partial: string,
+  ): Promise<ReplyOutcome> {
+    const stored = await this.#chat.settleReply(reply.id, attempt, {
+      content: partial,
+      status: 'incomplete',
+      errorCode: code,
+      provider: this.provider.name,
+      offline: this.provider.name === 'offline',
+    });
+    if (stored) {
+      await this.#emit(reply.projectId, 'chat:error', {
+        messageId: reply.id,
+        error: { code, message },
+      });
+    }
+    await this.#queueHead(reply.projectId);
+    return 'settled';
+  }
+
+  /** Ends a reply that gets no further attempt (worker, sweep); false when it had ended. */
+  async #abandon(job: CoachReplyJob, reason: string): Promise<boolean> {
+    const stored = await this.#chat.settleReply(job.replyId, null, {
+      content: '',
+      status: 'incomplete',
+      errorCode: CoachErrorCodes.ReplyFailed,
+    });
+    if (stored) {
+      this.#o.logger.warn(
+        { projectId: job.projectId, messageId: job.replyId, reason },
+        'coach: reply given up',
+      );
+      await this.#emit(job.projectId, 'chat:error', {
+        messageId: job.replyId,
         error: {
-          code,
-          message:
-            code === CoachErrorCodes.ProviderRateLimited
-              ? 'The AI provider is rate limiting us; please try again in a minute.'
-              : 'The AI provider failed while answering; the partial reply was kept.',
+          code: CoachErrorCodes.ReplyFailed,
+          message: 'The coach could not answer this message; please ask again.',
         },
       });
-    } finally {
-      this.#inFlight.delete(controller);
     }
+    await this.#queueHead(job.projectId);
+    return stored !== null;
   }
 
   /** The model whose price applies: the one asked (a provider may answer with a dated alias). */
@@ -301,22 +504,28 @@ export class CoachService {
     }
   }
 
-  async #buildContext(input: ChatSend): Promise<CoachContext> {
-    const { project } = await this.#o.projects.access(input.userId, input.projectId, 'viewer');
+  /** The reply's context, and the asker's role now (it decides whether the reply may decide). */
+  async #buildContext(reply: ReplyRow): Promise<{ context: CoachContext; role: Role }> {
+    const askerId = reply.userId;
+    if (!askerId) throw notFound('Asker');
+    const { project, role } = await this.#o.projects.access(askerId, reply.projectId, 'viewer');
     const [profile, plan, decisions, script, history] = await Promise.all([
-      this.#profileFor(input.userId, project.createdBy),
-      this.getPlan(input.projectId),
-      this.#decisions.list(input.projectId, true),
-      this.#o.realtime.getDocumentText(yjsDocName(input.projectId, 'script')),
-      this.#chat.history(input.projectId, HISTORY_LIMIT),
+      this.#profileFor(askerId, project.createdBy),
+      this.getPlan(reply.projectId),
+      this.#decisions.list(reply.projectId, true),
+      this.#o.scripts.text(reply.projectId),
+      this.#chat.history(reply.projectId, HISTORY_LIMIT, reply.createdAt),
     ]);
     return {
-      project: { id: project.id, title: project.title, topic: project.topic },
-      profile,
-      plan: plan.phases.length > 0 ? plan : null,
-      decisions,
-      scriptExcerpt: script.slice(0, SCRIPT_EXCERPT_CHARS),
-      history,
+      role,
+      context: {
+        project: { id: project.id, title: project.title, topic: project.topic },
+        profile,
+        plan: plan.phases.length > 0 ? plan : null,
+        decisions,
+        scriptExcerpt: script.slice(0, SCRIPT_EXCERPT_CHARS),
+        history,
+      },
     };
   }
 
@@ -328,28 +537,45 @@ export class CoachService {
 
   // ------------------------------------------------------------------ decisions
 
-  /** Reads decisions from a message into the store, the plan document and the room. */
-  #recordDecisions(message: ChatMessage, speaker: Speaker): Promise<void> {
-    const detected = detectDecisions(message.content, speaker);
-    if (detected.length === 0) return Promise.resolve();
-    return this.#decisionWrites.add(message.projectId, async () => {
-      const decisions: Decision[] = detected.map((found) => ({
-        id: randomUUID(),
-        projectId: message.projectId,
-        ...found,
-        decidedBy: speaker === 'coach' ? null : message.userId,
-        decidedByName: speaker === 'coach' ? COACH_NAME : (message.authorName ?? 'member'),
-        sourceMessageId: message.id,
-        status: 'active',
-        supersededBy: null,
-        createdAt: new Date().toISOString(),
-      }));
-      for (const decision of decisions) await this.#decisions.add(decision);
-      await this.#o.realtime.editDocument(yjsDocName(message.projectId, 'plan'), (doc) => {
+  /**
+   * Stores the decisions read from a message, in the transaction that stores the message (or
+   * settles the reply), so whoever reads the chat reads them too.
+   */
+  async #storeDecisions(
+    tx: Tx,
+    message: ChatMessage,
+    speaker: Speaker,
+    detected: DetectedDecision[] = detectDecisions(message.content, speaker),
+  ): Promise<Decision[]> {
+    // Stored in the order they were found: supersession follows it, and so does the listing.
+    const at = Date.now();
+    const decisions: Decision[] = detected.map((found, index) => ({
+      id: randomUUID(),
+      projectId: message.projectId,
+      ...found,
+      decidedBy: speaker === 'coach' ? null : message.userId,
+      decidedByName: speaker === 'coach' ? COACH_NAME : (message.authorName ?? 'member'),
+      sourceMessageId: message.id,
+      status: 'active',
+      supersededBy: null,
+      createdAt: new Date(at + index).toISOString(),
+    }));
+    for (const decision of decisions) await this.#decisions.add(decision, tx);
+    return decisions;
+  }
+
+  /**
+   * Writes stored decisions into the plan document and tells the room. After the commit, so
+   * a crash in between leaves them in the database only (the outbox will carry this write).
+   */
+  #showDecisions(projectId: string, decisions: Decision[]): Promise<void> {
+    if (decisions.length === 0) return Promise.resolve();
+    return this.#decisionWrites.add(projectId, async () => {
+      await this.#o.plans.edit(projectId, (doc) => {
         for (const decision of decisions) appendDecision(doc, decision);
       });
       for (const decision of decisions) {
-        await this.#emit(message.projectId, 'decision:detected', { decision });
+        await this.#emit(projectId, 'decision:detected', { decision });
       }
     });
   }
@@ -361,7 +587,7 @@ export class CoachService {
   // ------------------------------------------------------------------ plan
 
   async #readPlanDoc<T>(projectId: string, read: (doc: Y.Doc) => T): Promise<T> {
-    const state = await this.#o.realtime.documents.getDocumentState(yjsDocName(projectId, 'plan'));
+    const state = await this.#o.plans.state(projectId);
     const doc = new Y.Doc();
     try {
       Y.applyUpdate(doc, state);
@@ -379,7 +605,7 @@ export class CoachService {
   /** Ticks or unticks a task in the plan document (for clients without a Yjs connection). */
   async setTask(projectId: string, taskId: string, done: boolean): Promise<Plan> {
     let found = false;
-    await this.#o.realtime.editDocument(yjsDocName(projectId, 'plan'), (doc) => {
+    await this.#o.plans.edit(projectId, (doc) => {
       found = setTaskDone(doc, taskId, done);
     });
     if (!found) throw notFound('Task');
@@ -390,9 +616,7 @@ export class CoachService {
   async applyTemplate(projectId: string, templateId: string): Promise<Plan> {
     const template = this.templates.get(templateId);
     if (!template) throw unknownTemplate(templateId);
-    await this.#o.realtime.editDocument(yjsDocName(projectId, 'plan'), (doc) =>
-      writePlanTemplate(doc, template),
-    );
+    await this.#o.plans.edit(projectId, (doc) => writePlanTemplate(doc, template));
     return this.getPlan(projectId);
   }
 
@@ -421,22 +645,23 @@ export class CoachService {
     payload: RoomEventPayload<E>,
   ): Promise<void> {
     try {
-      await this.#o.realtime.emitter.emit(projectId, event, payload);
+      await this.#o.room.emit(projectId, event, payload);
     } catch (error) {
       this.#o.logger.error({ err: error, projectId, event }, 'coach: emitting a room event failed');
     }
   }
 
   /**
-   * Stops taking messages, aborts replies in flight (their partial text is kept, marked
-   * incomplete) and waits for queued work. Call before the realtime layer and the database
+   * Stops taking messages and replies: replies streaming here stop and their jobs go back to
+   * the queue at once (another node starts them over; in embedded mode the next start does),
+   * queued plan writes finish. Call before the queue, the realtime layer and the database
    * close. Safe to call twice.
    */
   close(): Promise<void> {
     this.#closing ??= (async () => {
-      this.#shutdown.abort();
-      for (const controller of this.#inFlight) controller.abort();
-      await this.#replies.close();
+      clearInterval(this.#sweepTimer);
+      await this.#worker.close();
+      await this.#sweeping;
       await this.#decisionWrites.close();
     })();
     return this.#closing;

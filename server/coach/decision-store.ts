@@ -1,6 +1,6 @@
 import { and, asc, eq } from 'drizzle-orm';
 import type { Decision } from '../../shared/coach.ts';
-import type { Db } from '../db/index.ts';
+import type { Db, Tx } from '../db/index.ts';
 import { tables } from '../db/index.ts';
 
 type DecisionRow = typeof tables.coachDecisions.$inferSelect;
@@ -28,11 +28,11 @@ export class DecisionStore {
 
   /**
    * Stores a decision and, in the same transaction, marks the active decision of its category
-   * superseded by it.
+   * superseded by it. Inside `tx` when given (the message it was read from is stored in it).
    */
-  async add(decision: Decision): Promise<void> {
+  async add(decision: Decision, tx?: Tx): Promise<void> {
     const d = tables.coachDecisions;
-    await this.db.transaction(async (tx) => {
+    await (tx ?? this.db).transaction(async (tx) => {
       await tx
         .update(d)
         .set({ status: 'superseded', supersededBy: decision.id })

@@ -7,6 +7,7 @@ export {
   summarizePlan,
   toPromptMessages,
 } from './coach-context.ts';
+export type { PlanDocumentEditor, RoomEmitter, ScriptReader } from './coach-ports.ts';
 export {
   type CoachProvider,
   type CompletionRequest,
@@ -16,7 +17,12 @@ export {
   streamWithFallback,
   type TokenUsage,
 } from './coach-provider.ts';
-export { type ChatSend, CoachService, type CoachServiceOptions } from './coach-service.ts';
+export {
+  type ChatSend,
+  type CoachReplyTuning,
+  CoachService,
+  type CoachServiceOptions,
+} from './coach-service.ts';
 export { COACH_DEFAULTS, createCoachProvider, resolveCoachConfig } from './coach-settings.ts';
 export { type DetectedDecision, detectDecisions, type Speaker } from './decision-detector.ts';
 export { OFFLINE_NOTICE, OfflineProvider, offlineReply } from './offline-provider.ts';
@@ -32,8 +38,15 @@ export { PlanTemplates } from './plan-templates.ts';
 export { type ModelPrice, PriceTable } from './price-table.ts';
 export { ProjectQueue } from './project-queue.ts';
 export {
-  localReplyLock,
-  RedisReplyLock,
-  type RedisReplyLockOptions,
-  type ReplyLock,
-} from './reply-lock.ts';
+  COACH_REPLY_QUEUE_DEFAULTS,
+  type CoachReplyJob,
+  coachReplyQueuePrefix,
+} from './reply-job.ts';
+export { type ReplyRepair, type ReplySweepOptions, sweepPendingReplies } from './reply-sweep.ts';
+export {
+  CoachReplyWorker,
+  type CoachReplyWorkerOptions,
+  type ReplyAttempt,
+  type ReplyHandler,
+  type ReplyOutcome,
+} from './reply-worker.ts';

@@ -95,9 +95,11 @@ export function setTaskDone(doc: Y.Doc, taskId: string, done: boolean): boolean 
 /**
  * Appends a decision; every active decision of the same category becomes superseded by it
  * (kept, with `supersededBy`), so the plan shows the history as well as what holds now.
+ * A decision already in the document is left alone, so writing one again is harmless.
  */
 export function appendDecision(doc: Y.Doc, decision: Decision): void {
   const decisions = doc.getArray<unknown>(PLAN_DECISIONS);
+  if (mapsIn(decisions).some((existing) => existing.get('id') === decision.id)) return;
   for (const existing of mapsIn(decisions)) {
     if (existing.get('category') === decision.category && existing.get('status') === 'active') {
       existing.set('status', 'superseded');

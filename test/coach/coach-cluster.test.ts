@@ -66,5 +66,16 @@ describe('two API nodes (Postgres + Redis): one reply per project across the clu
       );
     }
     expect(fake.requests).toHaveLength(2);
+    // In the order the questions were accepted (the chat's order), whichever node took them.
+    const { messages } = (await (
+      await two.request(`/api/v1/projects/${projectId}/chat/messages`, {
+        token: editor.accessToken,
+      })
+    ).json()) as { messages: Array<{ id: string; role: string; status: string }> };
+    const replies = messages.reverse().filter((m) => m.role === 'assistant');
+    expect(replies.map((m) => m.status)).toEqual(['complete', 'complete']);
+    for (const client of [a, b]) {
+      expect(client.of('chat:done').map((e) => e.messageId)).toEqual(replies.map((m) => m.id));
+    }
   });
 });

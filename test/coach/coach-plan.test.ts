@@ -174,6 +174,61 @@ describe.each(['pglite', 'postgres'] as const)(
       );
     });
 
+    it('a viewer may chat, but nothing a viewer says reaches the plan (editors write, viewers read)', async () => {
+      const owner = await node.signup('Ada');
+      const viewer = await node.signup('Vic');
+      const { projectId, workspaceId } = await node.project(owner);
+      await node.addMember(owner, workspaceId, viewer, 'viewer');
+      const reader = await node.connectPlan(owner, projectId);
+      const room = await node.connect(owner, projectId);
+      const chat = await node.connect(viewer, projectId);
+
+      // Over Socket.IO and over REST: stored, answered, but no decision taken from it.
+      const ack = (await chatSend(chat, projectId, "We've decided to charge $15 per month.")) as {
+        messageId: string;
+      };
+      expect(ack).toHaveProperty('messageId');
+      expect((await replyEnd(chat)).event).toBe('chat:done');
+      const rest = await node.request(`/api/v1/projects/${projectId}/chat`, {
+        method: 'POST',
+        token: viewer.accessToken,
+        json: { content: "We're going with Discord." },
+      });
+      expect(rest.status).toBe(202);
+      const { replyId } = (await rest.json()) as { replyId: string };
+      expect((await replyEnd(chat, replyId)).event).toBe('chat:done');
+
+      // The same words from an editor do land, so the detector was not what kept them out.
+      const fromOwner = (await chatSend(
+        room,
+        projectId,
+        "We've decided to charge $15 per month.",
+      )) as {
+        messageId: string;
+      };
+      await vi.waitFor(() => expect(decisionsIn(reader.doc)).toHaveLength(1), WAIT);
+      await replyEnd(
+        room,
+        (room.of('chat:message').at(-1)!.message as { replyId: string }).replyId,
+      );
+      expect(decisionsIn(reader.doc)[0]).toMatchObject({
+        decidedBy: owner.user.id,
+        sourceMessageId: fromOwner.messageId,
+      });
+      const listed = (await (
+        await node.request(`/api/v1/projects/${projectId}/decisions`, { token: viewer.accessToken })
+      ).json()) as { decisions: Array<Record<string, unknown>> };
+      expect(listed.decisions.map((d) => d.sourceMessageId)).toEqual([fromOwner.messageId]);
+      expect(room.of('decision:detected')).toHaveLength(1);
+      const messages = (await (
+        await node.request(`/api/v1/projects/${projectId}/chat/messages?limit=100`, {
+          token: viewer.accessToken,
+        })
+      ).json()) as { messages: Array<{ role: string; status: string }> };
+      expect(messages.messages.filter((m) => m.role === 'user')).toHaveLength(3);
+      expect(messages.messages.every((m) => m.status === 'complete')).toBe(true);
+    });
+
     it('answers from the plan with no key set, marked offline in metadata and text', async () => {
       const owner = await node.signup('Ada');
       const { projectId } = await node.project(owner);

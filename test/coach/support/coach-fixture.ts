@@ -10,7 +10,7 @@ import { WebsocketProvider } from 'y-websocket';
 import * as Y from 'yjs';
 import type { CoachConfig } from '../../../server/config.ts';
 import type { Database } from '../../../server/db/index.ts';
-import { type RunningNode, startNode } from '../../../server/runtime.ts';
+import { type RunningNode, type RuntimeConfig, startNode } from '../../../server/runtime.ts';
 import type { Session } from '../../../shared/accounts.ts';
 import type { ClientToServerEvents, ServerToClientEvents } from '../../../shared/socket-events.ts';
 import { openTestPglite, openTestPostgres } from '../../support/databases.ts';
@@ -64,6 +64,10 @@ export async function startCoachNode(
     database?: 'pglite' | 'postgres' | Database;
     /** Join the test Redis under this key prefix (nodes sharing it form one cluster). */
     redisKeyPrefix?: string;
+    /** The JWT secret; default random (or the cluster's, with `redisKeyPrefix`). A node restarted on the same database keeps its sessions with it. */
+    jwtSecret?: string;
+    /** The reply workers' and the reply queue's tuning (short leases for takeovers). */
+    replies?: RuntimeConfig['coachReplies'];
   } = {},
 ): Promise<CoachNode> {
   const shared = typeof options.database === 'object';
@@ -90,14 +94,17 @@ export async function startCoachNode(
       databaseUrl: undefined,
       redisUrl: options.redisKeyPrefix ? TEST_REDIS_URL : undefined,
       // Nodes of one cluster must accept each other's tokens.
-      jwtSecret: options.redisKeyPrefix
-        ? `secret-${options.redisKeyPrefix}`.padEnd(40, 'x')
-        : randomBytes(32).toString('base64url'),
+      jwtSecret:
+        options.jwtSecret ??
+        (options.redisKeyPrefix
+          ? clusterSecret(options.redisKeyPrefix)
+          : randomBytes(32).toString('base64url')),
       trustProxy: false,
       shutdownGraceMs: 2000,
       redisKeyPrefix: options.redisKeyPrefix ?? `test-${randomUUID()}`,
       renderWorkers: false,
       coach,
+      coachReplies: options.replies,
     },
     pino({ level: 'warn' }, sink),
     { database },
@@ -152,28 +159,7 @@ export async function startCoachNode(
       );
     },
     async connect(session, projectId) {
-      const socket: RoomSocket = ioClient(node.url, {
-        auth: { token: session.accessToken },
-        transports: ['websocket'],
-        forceNew: true,
-        reconnection: false,
-      });
-      const events: RecordingSocket['events'] = [];
-      socket.onAny((event: string, payload: Record<string, unknown>) => {
-        events.push({ event, payload });
-      });
-      const joined = await socket.timeout(10_000).emitWithAck('project:join', { projectId });
-      expect(joined).toEqual({ ok: true });
-      const recording: RecordingSocket = {
-        socket,
-        events,
-        of: (event) => events.filter((e) => e.event === event).map((e) => e.payload),
-        tokens: (messageId) =>
-          events
-            .filter((e) => e.event === 'chat:token' && e.payload.messageId === messageId)
-            .map((e) => e.payload.delta as string),
-        close: () => socket.disconnect(),
-      };
+      const recording = await connectRoom(node.url, session, projectId);
       sockets.push(recording);
       return recording;
     },
@@ -208,6 +194,41 @@ export async function startCoachNode(
       if (!shared) await database.close();
     },
   };
+}
+
+/** A Socket.IO client of the node at `url` that joined the project's room and records what it gets. */
+export async function connectRoom(
+  url: string,
+  session: Session,
+  projectId: string,
+): Promise<RecordingSocket> {
+  const socket: RoomSocket = ioClient(url, {
+    auth: { token: session.accessToken },
+    transports: ['websocket'],
+    forceNew: true,
+    reconnection: false,
+  });
+  const events: RecordingSocket['events'] = [];
+  socket.onAny((event: string, payload: Record<string, unknown>) => {
+    events.push({ event, payload });
+  });
+  const joined = await socket.timeout(10_000).emitWithAck('project:join', { projectId });
+  expect(joined).toEqual({ ok: true });
+  return {
+    socket,
+    events,
+    of: (event) => events.filter((e) => e.event === event).map((e) => e.payload),
+    tokens: (messageId) =>
+      events
+        .filter((e) => e.event === 'chat:token' && e.payload.messageId === messageId)
+        .map((e) => e.payload.delta as string),
+    close: () => socket.disconnect(),
+  };
+}
+
+/** The JWT secret of the nodes of one cluster (they accept each other's tokens). */
+export function clusterSecret(redisKeyPrefix: string): string {
+  return `secret-${redisKeyPrefix}`.padEnd(40, 'x');
 }
 
 /** Sends over Socket.IO and returns the ack. */
