@@ -67,6 +67,10 @@ const environmentSchema = z.object({
   COACH_SPEND_WARNING_USD: z.coerce.number().min(0).default(50),
   /** Service-wide AI spend per UTC day above which new coach replies are refused. */
   COACH_SPEND_CAP_USD: z.coerce.number().min(0).default(150),
+  /** Provider spend of one pipeline run above which its next step does not start. */
+  VIDEO_SPEND_LIMIT_USD: z.coerce.number().min(0).default(3),
+  /** A workspace's AI spend per UTC day (pipeline and coach) above which no step starts. */
+  DAILY_SPEND_LIMIT_USD: z.coerce.number().min(0).default(150),
   STRIPE_SECRET_KEY: optionalString,
   STRIPE_WEBHOOK_SECRET: optionalString,
   STRIPE_API_BASE: optionalUrl,
@@ -83,13 +87,19 @@ const environmentSchema = z.object({
   FFMPEG_PATH: optionalPath,
   FFPROBE_PATH: optionalPath,
   RENDER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(1),
+  /** Memory one render may need, in MiB (its estimate); a spec over it is refused with a 400. */
+  RENDER_MEMORY_BUDGET_MIB: z.coerce.number().int().min(64).max(65_536).default(512),
   /** Seconds a SIGTERM waits for in-flight requests before closing anyway. */
   SHUTDOWN_GRACE_SECONDS: z.coerce.number().min(0).max(600).default(10),
   /**
    * Hours a render or pipeline step may stay unfinished before the reconciler fails and
    * refunds it (a job no worker can finish must not hold its credits forever).
    */
-  JOB_DEADLINE_HOURS: z.coerce.number().min(0.001).max(24 * 30).default(6),
+  JOB_DEADLINE_HOURS: z.coerce
+    .number()
+    .min(0.001)
+    .max(24 * 30)
+    .default(6),
   /** Seconds between two reconciler passes over unfinished jobs. */
   RECONCILE_INTERVAL_SECONDS: z.coerce.number().min(0.05).max(3600).default(30),
   /**
@@ -136,6 +146,8 @@ export interface Config {
   };
   /** Prices, packages, plans and grants (BILLING_CONFIG over the defaults). */
   billing: BillingSettings;
+  /** VIDEO_SPEND_LIMIT_USD and DAILY_SPEND_LIMIT_USD. */
+  pipeline: { videoSpendLimitUsd: number; dailySpendLimitUsd: number };
   google: {
     clientId: string | undefined;
     clientSecret: string | undefined;
@@ -146,6 +158,8 @@ export interface Config {
   ffmpegPath: string | undefined;
   ffprobePath: string | undefined;
   renderConcurrency: number;
+  /** RENDER_MEMORY_BUDGET_MIB in bytes. */
+  renderMemoryBudgetBytes: number;
   shutdownGraceMs: number;
   /** JOB_DEADLINE_HOURS in ms. */
   jobDeadlineMs: number;
@@ -237,6 +251,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       apiBase: e.STRIPE_API_BASE,
     },
     billing: billingSettingsOf(e.BILLING_CONFIG),
+    pipeline: {
+      videoSpendLimitUsd: e.VIDEO_SPEND_LIMIT_USD,
+      dailySpendLimitUsd: e.DAILY_SPEND_LIMIT_USD,
+    },
     google: {
       clientId: e.GOOGLE_CLIENT_ID,
       clientSecret: e.GOOGLE_CLIENT_SECRET,
@@ -251,6 +269,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       searchPath: env.PATH ?? '',
     }),
     renderConcurrency: e.RENDER_CONCURRENCY,
+    renderMemoryBudgetBytes: e.RENDER_MEMORY_BUDGET_MIB * 1024 * 1024,
     shutdownGraceMs: e.SHUTDOWN_GRACE_SECONDS * 1000,
     jobDeadlineMs: e.JOB_DEADLINE_HOURS * 3600_000,
     reconcileIntervalMs: e.RECONCILE_INTERVAL_SECONDS * 1000,

@@ -15,11 +15,13 @@ import {
   type JobQueueOptions,
   MemoryJobQueue,
   RedisJobQueue,
+  resolveFfmpegBinaries,
 } from '../render-farm/index.ts';
+import type { SpeechEngine, SpeechProvider } from '../render-farm/speech/index.ts';
 import { yjsDocName } from '../shared/yjs-docs.ts';
 import { AccessTokens } from './auth/access-tokens.ts';
-import { AccountService } from './auth/account-service.ts';
-import { type LoginLimits, LoginLimiter } from './auth/login-limiter.ts';
+import { AccountService, USER_DELETED_CHANNEL } from './auth/account-service.ts';
+import { LoginLimiter, type LoginLimits } from './auth/login-limiter.ts';
 import { RefreshTokens } from './auth/refresh-tokens.ts';
 import { SignupLimiter, type SignupLimits } from './auth/signup-limiter.ts';
 import { Billing, type BillingSettings } from './billing/index.ts';
@@ -36,17 +38,19 @@ import {
   resolveCoachConfig,
 } from './coach/index.ts';
 import type { Config } from './config.ts';
-import { type Database, openDatabase } from './db/index.ts';
 import { crashPoint } from './crash-points.ts';
+import { type Database, openDatabase } from './db/index.ts';
 import { createApp } from './http/app.ts';
+import { answerClientErrors } from './http/client-error.ts';
 import { MeasuredDocumentStore, Metrics } from './metrics/index.ts';
 import { OutboxDispatcher } from './outbox/index.ts';
-import { Reconciler } from './reconciler/index.ts';
+import { startPipelineRuntime } from './pipeline/index.ts';
 import { ProjectService } from './projects/project-service.ts';
 import { RealtimeAccess, YjsDocumentStore } from './realtime/index.ts';
+import { Reconciler } from './reconciler/index.ts';
+import { enqueueRenderHandler, renderReconcilePass } from './renders/index.ts';
 import { refuseWhileRendering, removeProjectFiles } from './renders/project-cleanup.ts';
 import { RenderLinks } from './renders/render-links.ts';
-import { enqueueRenderHandler, renderReconcilePass } from './renders/index.ts';
 import { startRenderRuntime } from './renders/render-runtime.ts';
 import type { Services } from './services.ts';
 import { MemberLimiter, type MemberLimits } from './workspaces/member-limiter.ts';
@@ -102,11 +106,23 @@ export type RuntimeConfig = Pick<
   coachReplies?: (CoachReplyTuning & { queue?: JobQueueOptions | undefined }) | undefined;
   /** RENDER_CONCURRENCY of in-process render workers. Default 1. */
   renderConcurrency?: number | undefined;
+  /** RENDER_MEMORY_BUDGET_MIB in bytes: submit refuses specs estimated above it. Default 512 MiB. */
+  renderMemoryBudgetBytes?: number | undefined;
   /**
    * Run render workers in this process. Default: in embedded mode only (no REDIS_URL); with
    * Redis, `npm run start:worker` processes render.
    */
   renderWorkers?: boolean | undefined;
+  /** The pipeline: spend limits (VIDEO_SPEND_LIMIT_USD, DAILY_SPEND_LIMIT_USD), TTS, and a speech engine of a test's. */
+  pipeline?:
+    | {
+        videoSpendLimitUsd?: number | undefined;
+        dailySpendLimitUsd?: number | undefined;
+        speechProvider?: SpeechProvider | undefined;
+        speechEngine?: SpeechEngine | undefined;
+        workers?: boolean | undefined;
+      }
+    | undefined;
 };
 
 /** The parts of `RealtimeOptions` a node's configuration may tune. */
@@ -187,6 +203,9 @@ export async function startNode(
     billing.accountHooks,
     (error) => logger.error({ err: error }, 'account hook failed'),
   );
+  // A user deleted by any means is forgotten by every node's account cache at once (the
+  // `users` delete trigger notifies), so their still-valid access tokens stop working.
+  await database.listen(USER_DELETED_CHANNEL, (userId) => accounts.forget(userId));
 
   // The HTTP server exists before the app so realtime can mount on it (same port); requests
   // reach the app through this indirection once it is built below.
@@ -195,6 +214,7 @@ export async function startNode(
     fetch: (request, env) => app!.fetch(request, env),
     hostname: config.host,
   }) as Server;
+  answerClientErrors(httpServer);
   const realtime: Realtime = await attachRealtime(httpServer, {
     documentStore: new MeasuredDocumentStore(new YjsDocumentStore(database.db), metrics),
     access: new RealtimeAccess({ tokens: accessTokens, accounts, projects }),
@@ -221,10 +241,42 @@ export async function startNode(
     ffprobePath: config.ffprobePath,
     workers: config.renderWorkers,
     concurrency: config.renderConcurrency,
+    memoryBudgetBytes: config.renderMemoryBudgetBytes,
     publisher: realtime.emitter,
     charges: billing.renderCharges,
     onCommitted: () => outbox.kick(),
     crashPoint,
+  });
+
+  // The pipeline: step workers run on every API node (the script step edits the live Yjs
+  // document here); the render step goes through the render farm like any render.
+  const pipelineRuntime = await startPipelineRuntime({
+    database,
+    logger,
+    redisUrl: config.redisUrl,
+    redisKeyPrefix: config.redisKeyPrefix,
+    billing,
+    assets: renderRuntime.assets,
+    storage: renderRuntime.storage,
+    renders: renderRuntime.renders,
+    coach: coachProvider,
+    prices: PriceTable.load(),
+    ffmpeg: resolveFfmpegBinaries({
+      ...(config.ffmpegPath ? { ffmpegPath: config.ffmpegPath } : {}),
+      ...(config.ffprobePath ? { ffprobePath: config.ffprobePath } : {}),
+    }),
+    publisher: realtime.emitter,
+    readScript: (projectId) => realtime.getDocumentText(`project/${projectId}/script`),
+    editDocument: (docName, edit) => realtime.editDocument(docName, edit),
+    paymentsConfigured: Boolean(config.stripe?.secretKey),
+    onCommitted: () => outbox.kick(),
+    videoSpendLimitUsd: config.pipeline?.videoSpendLimitUsd,
+    dailySpendLimitUsd: config.pipeline?.dailySpendLimitUsd,
+    speechProvider: config.pipeline?.speechProvider,
+    speechEngine: config.pipeline?.speechEngine,
+    workers: config.pipeline?.workers,
+    jobDeadlineMs: config.jobDeadlineMs,
+    reconcileGraceMs: config.reconcileGraceMs,
   });
 
   // What must follow a commit (a job onto the queue, a notice to every node, a deleted
@@ -235,6 +287,7 @@ export async function startNode(
     logger: logger.child({ part: 'outbox' }),
     handlers: {
       'render.enqueue': enqueueRenderHandler(renderRuntime.renders.store, renderRuntime.queue),
+      'pipeline.step': pipelineRuntime.outboxHandler,
       'membership.changed': async ({ workspaceId, userId }) => {
         // The role as it is now, not as it was when the entry was written: entries carried
         // out late or out of order still leave every node with the current role.
@@ -262,12 +315,14 @@ export async function startNode(
         ...(config.jobDeadlineMs ? { deadlineMs: config.jobDeadlineMs } : {}),
         ...(config.reconcileGraceMs !== undefined ? { graceMs: config.reconcileGraceMs } : {}),
       }),
+      pipelineRuntime.reconcilePass,
     ],
     ...(config.reconcileIntervalMs ? { intervalMs: config.reconcileIntervalMs } : {}),
     onRepair: ({ kind, action }) => metrics.reconcilerRepairs.inc({ kind, action }),
   });
 
   metrics.watchQueue('renders', renderRuntime.queue);
+  metrics.watchQueue('pipeline', pipelineRuntime.queue);
   // Worker processes (`npm run start:worker`) serve no /metrics: their renders are not timed.
   renderRuntime.pool?.on('settled', ({ outcome, durationMs }) =>
     metrics.renderDuration.observe({ outcome }, durationMs / 1000),
@@ -284,6 +339,7 @@ export async function startNode(
         ...coachQueueOptions,
       })
     : new MemoryJobQueue<CoachReplyJob>(coachQueueOptions);
+  metrics.watchQueue('coach-replies', coachQueue);
   const coach = new CoachService({
     db: database.db,
     projects,
@@ -321,6 +377,7 @@ export async function startNode(
     coach,
     realtime,
     renders: renderRuntime.renders,
+    pipeline: pipelineRuntime.service,
     renderLinks: new RenderLinks(config.jwtSecret),
     assets: renderRuntime.assets,
     storage: renderRuntime.storage,
@@ -361,6 +418,10 @@ export async function startNode(
     closing ??= (async () => {
       // In-process render workers first: they finish or hand back their jobs while the
       // database and the room emitter are still there.
+      // Pipeline step workers first: a step in flight goes back to the queue.
+      await pipelineRuntime.close().catch((error: unknown) => {
+        logger.error({ err: error }, 'error while closing the pipeline');
+      });
       try {
         await renderRuntime.close(config.shutdownGraceMs);
       } catch (error) {

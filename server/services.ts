@@ -6,6 +6,7 @@ import type { Billing } from './billing/index.ts';
 import type { CoachService } from './coach/index.ts';
 import type { Database } from './db/index.ts';
 import type { Metrics } from './metrics/index.ts';
+import type { PipelineService } from './pipeline/index.ts';
 import type { ProjectService } from './projects/project-service.ts';
 import type { AssetService } from './renders/asset-service.ts';
 import type { RenderLinks } from './renders/render-links.ts';
@@ -38,6 +39,8 @@ export interface Services {
   coach: CoachService;
   /** Render jobs: submit (charge, queue), list, cancel; the status lives in the database. */
   renders: RenderService;
+  /** Pipeline runs: create (steps as durable jobs), cancel, retry, costs, credit grants. */
+  pipeline: PipelineService;
   /** Signed, expiring URLs of render files, for `<video>` and `<img>` (no Authorization header). */
   renderLinks: RenderLinks;
   /** Uploaded images and audio of projects (type probed from the content). */

@@ -24,6 +24,7 @@ try {
     ffmpegPath: config.ffmpegPath,
     ffprobePath: config.ffprobePath,
     concurrency: config.renderConcurrency,
+    memoryBudgetBytes: config.renderMemoryBudgetBytes,
     redisKeyPrefix: config.redisKeyPrefix,
     queueOptions: { leaseMs: config.renderLeaseMs },
     // Several heart-beats within one lease, or a healthy render would be taken over.

@@ -24,7 +24,7 @@ function toProject(row: ProjectRow): Project {
 }
 
 /**
- * Runs inside the deleting transaction, with the project row locked; throws (an ApiError) to
+ * Runs inside the deleting transaction, with the project row locked; throws (a DomainError) to
  * refuse the delete. Other parts register one for work that must not lose its project.
  */
 export type ProjectDeleteGuard = (tx: Tx, projectId: string) => Promise<void>;

@@ -36,6 +36,8 @@ export interface RenderRuntimeOptions {
   workers?: boolean | undefined;
   /** RENDER_CONCURRENCY of the in-process workers. Default 1. */
   concurrency?: number | undefined;
+  /** RENDER_MEMORY_BUDGET_MIB in bytes, for the submit check and the workers. Default 512 MiB. */
+  memoryBudgetBytes?: number | undefined;
   /** Room events of renders (`services.realtime.emitter`). */
   publisher?: RoomEventPublisher | undefined;
   /** Billing of renders; absent: renders are free. */
@@ -92,12 +94,16 @@ export async function startRenderRuntime(options: RenderRuntimeOptions): Promise
     findAssets: (projectId, ids) => assets.find(projectId, ids),
     onError,
     onCommitted: options.onCommitted,
+    memoryBudgetBytes: options.memoryBudgetBytes,
   });
 
   const runWorkers = options.workers ?? !options.redisUrl;
   let pool: RenderWorkerPool | undefined;
   if (runWorkers) {
-    const renderer = new FfmpegRenderer(binaries);
+    const renderer = new FfmpegRenderer({
+      ...binaries,
+      ...(options.memoryBudgetBytes ? { memoryBudgetBytes: options.memoryBudgetBytes } : {}),
+    });
     pool = new RenderWorkerPool({
       queue,
       store: renders.store,

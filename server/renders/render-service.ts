@@ -1,6 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { and, eq } from 'drizzle-orm';
-import type { JobQueue, RenderJobData, RoomEventPublisher } from '../../render-farm/index.ts';
+import {
+  DEFAULT_RENDER_MEMORY_BUDGET_BYTES,
+  describeBytes,
+  estimateRenderMemory,
+  type JobQueue,
+  MAX_DECODED_BYTES_PER_PIXEL,
+  type RenderJobData,
+  type RoomEventPublisher,
+} from '../../render-farm/index.ts';
+import { MAX_IMAGE_DECODED_BYTES, MAX_IMAGE_PIXELS } from '../../shared/assets.ts';
 import { isFinalJobStatus } from '../../shared/job-status.ts';
 import {
   MAX_RENDER_SECONDS,
@@ -36,6 +45,12 @@ export interface RenderServiceOptions {
    * job reaches the queue at once. Default: nothing (the dispatcher's sweep finds it).
    */
   onCommitted?: (() => void) | undefined;
+  /**
+   * Memory a render may need, in bytes (see `estimateRenderMemory`): a spec estimated above it
+   * is a 400 naming `spec`, before anything is charged or queued. Default
+   * `DEFAULT_RENDER_MEMORY_BUDGET_BYTES` (512 MiB), the renderer's default too.
+   */
+  memoryBudgetBytes?: number | undefined;
 }
 
 export interface SubmitRenderInput {
@@ -85,6 +100,7 @@ export class RenderService {
   private readonly findAssets: RenderServiceOptions['findAssets'];
   private readonly onError: NonNullable<RenderServiceOptions['onError']>;
   private readonly onCommitted: () => void;
+  private readonly memoryBudgetBytes: number;
 
   constructor(options: RenderServiceOptions) {
     if (!options?.db) throw new TypeError('RenderService: db is required');
@@ -96,6 +112,10 @@ export class RenderService {
     this.findAssets = options.findAssets;
     this.onError = options.onError ?? ((error, context) => console.error(context, error));
     this.onCommitted = options.onCommitted ?? (() => {});
+    this.memoryBudgetBytes = options.memoryBudgetBytes ?? DEFAULT_RENDER_MEMORY_BUDGET_BYTES;
+    if (!(this.memoryBudgetBytes > 0)) {
+      throw new TypeError('RenderService: memoryBudgetBytes must be positive');
+    }
     this.store = new DbRenderJobStore({ db: options.db, charges: options.charges });
   }
 
@@ -217,7 +237,44 @@ export class RenderService {
         `spec.scenes: total duration must be at most ${MAX_RENDER_SECONDS} seconds (is ${total.toFixed(2)})`,
       );
     }
+    this.checkMemory(spec, found);
     return total;
+  }
+
+  /**
+   * Refuses a spec whose estimated memory is over the budget (a 400 naming `spec`). Images
+   * count at their size with the worst bytes per pixel, up to what an upload may decode to.
+   */
+  private checkMemory(spec: RenderSpec, found: Map<string, AssetRow> | undefined): void {
+    const images = new Map<string, { width: number; height: number; bytesPerPixel: number }>();
+    for (const scene of spec.scenes) {
+      if (scene.background.type !== 'image') continue;
+      const asset = found?.get(scene.background.assetId);
+      const pixels = (asset?.width ?? 0) * (asset?.height ?? 0) || MAX_IMAGE_PIXELS;
+      const bytes = Math.min(pixels * MAX_DECODED_BYTES_PER_PIXEL, MAX_IMAGE_DECODED_BYTES);
+      images.set(scene.background.assetId, {
+        width: pixels,
+        height: 1,
+        bytesPerPixel: bytes / pixels,
+      });
+    }
+    const audioInputs =
+      spec.scenes.filter((scene) => scene.voiceoverAssetId).length + (spec.musicAssetId ? 1 : 0);
+    const estimate = estimateRenderMemory(
+      {
+        width: spec.width,
+        height: spec.height,
+        scenes: spec.scenes.length,
+        images: [...images.values()],
+        audioInputs,
+      },
+      this.memoryBudgetBytes,
+    );
+    if (estimate.bytes > this.memoryBudgetBytes) {
+      throw badRequest(
+        `spec: the render needs an estimated ${describeBytes(estimate.bytes)} of memory, over the budget of ${describeBytes(this.memoryBudgetBytes)}`,
+      );
+    }
   }
 
   async get(renderId: string): Promise<RenderJobRow | null> {

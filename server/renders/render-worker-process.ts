@@ -21,6 +21,8 @@ export interface RenderWorkerProcessOptions {
   ffprobePath?: string | undefined;
   /** RENDER_CONCURRENCY. */
   concurrency: number;
+  /** RENDER_MEMORY_BUDGET_MIB in bytes. Default: the renderer's (512 MiB). */
+  memoryBudgetBytes?: number | undefined;
   logger: Logger;
   /**
    * REDIS_KEY_PREFIX, shared with the API nodes: the queue is `<prefix>:renders`, room events go
@@ -76,6 +78,7 @@ export async function startRenderWorkerProcess(
     ...(options.ffmpegPath ? { ffmpegPath: options.ffmpegPath } : {}),
     ...(options.ffprobePath ? { ffprobePath: options.ffprobePath } : {}),
     ...(options.renderTimeoutMs ? { timeoutMs: options.renderTimeoutMs } : {}),
+    ...(options.memoryBudgetBytes ? { memoryBudgetBytes: options.memoryBudgetBytes } : {}),
   });
   const pool = new RenderWorkerPool({
     queue,

@@ -1,3 +1,4 @@
+import { appendFileSync } from 'node:fs';
 import type { Reporter, TestModule, TestRunEndReason, TestSuite } from 'vitest/node';
 
 /**
@@ -37,5 +38,8 @@ export default class SummaryReporter implements Reporter {
     if (reason !== 'passed' && failed === 0) failed = 1;
     const tail = skipped > 0 ? `, ${skipped} skipped` : '';
     process.stdout.write(`\n${passed} passed, ${failed} failed${tail}\n`);
+    // `.ci/run` runs the main suite and the fault suite, then closes with their sum.
+    const summaryFile = process.env.REELROOM_TEST_SUMMARY_FILE;
+    if (summaryFile) appendFileSync(summaryFile, `${passed} ${failed} ${skipped}\n`);
   }
 }
