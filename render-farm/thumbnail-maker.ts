@@ -1,9 +1,9 @@
-import { spawn } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, open, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { hexColorSchema, type SceneBackground } from '../shared/render-spec.ts';
+import { ChildRunError, runToCompletion } from './bound-child-process.ts';
 import {
   RenderAbortedError,
   RenderFailedError,
@@ -270,51 +270,30 @@ export class ThumbnailMaker {
     return format.demuxer;
   }
 
-  /** Runs a binary to its end; resolves its stdout. Kills it on abort or timeout. */
-  #run(
+  /** Runs a binary to its end, bound to this process; resolves its stdout. */
+  async #run(
     label: 'ffmpeg' | 'ffprobe',
     binary: string,
     args: string[],
     options: { cwd: string; signal: AbortSignal | undefined },
   ): Promise<string> {
     throwIfAborted(options.signal);
-    return new Promise<string>((resolvePromise, reject) => {
-      const child = spawn(binary, args, { cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-      const stdout: Buffer[] = [];
-      let stderr = '';
-      let stopped: Error | undefined;
-      const stop = (error: Error) => {
-        if (stopped) return;
-        stopped = error;
-        child.kill('SIGKILL');
-      };
-      const onAbort = () =>
-        stop(
-          new RenderAbortedError(`thumbnail aborted: ${String(options.signal?.reason ?? 'abort')}`),
-        );
-      const timer = setTimeout(
-        () => stop(new RenderTimeoutError('thumbnail exceeded its wall-clock limit')),
-        this.#timeoutMs,
-      );
-      options.signal?.addEventListener('abort', onAbort, { once: true });
-      child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
-      child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-        stderr = (stderr + chunk).slice(-STDERR_LIMIT);
+    try {
+      const { stdout } = await runToCompletion(binary, args, {
+        cwd: options.cwd,
+        signal: options.signal,
+        timeoutMs: this.#timeoutMs,
+        stderrLimit: STDERR_LIMIT,
       });
-      const finish = (error?: Error) => {
-        clearTimeout(timer);
-        options.signal?.removeEventListener('abort', onAbort);
-        if (stopped) reject(stopped);
-        else if (error) reject(error);
-        else resolvePromise(Buffer.concat(stdout).toString('utf8'));
-      };
-      child.on('error', (error) => finish(error));
-      child.on('close', (code, killedBy) => {
-        if (code === 0) finish();
-        else
-          finish(new RenderFailedError(`${label} exited with ${code ?? killedBy}`, tail(stderr)));
-      });
-    });
+      return stdout.toString('utf8');
+    } catch (error) {
+      if (!(error instanceof ChildRunError)) throw error;
+      if (error.kind === 'aborted') throw new RenderAbortedError(`thumbnail ${error.message}`);
+      if (error.kind === 'timeout') {
+        throw new RenderTimeoutError('thumbnail exceeded its wall-clock limit');
+      }
+      throw new RenderFailedError(`${label}: ${error.message}`, tail(error.stderr));
+    }
   }
 }
 
