@@ -6,7 +6,7 @@ import { UnrecoverableError } from '../errors.ts';
 import { stderrTail } from './run-process.ts';
 import type { SpeechEngine, SynthesizedSpeech, SynthesizeRequest } from './speech-engine.ts';
 import { SpeechAbortedError, SpeechFailedError, throwIfSpeechAborted } from './speech-errors.ts';
-import { readWavInfo } from './wav-file.ts';
+import { synthesizedSpeechAt } from './wav-file.ts';
 
 export interface EspeakWasmEngineOptions {
   /** espeak-ng voice, optionally with a variant (`en-us`, `en-gb`, `en-us+f3`). Default `en-us`. */
@@ -132,13 +132,7 @@ export class EspeakWasmEngine implements SpeechEngine {
       this.#child!.send(message);
     });
     await writeFile(request.outputPath, wav);
-    const info = await readWavInfo(request.outputPath);
-    return {
-      path: request.outputPath,
-      sampleRate: info.sampleRate,
-      channels: info.channels,
-      durationSec: info.durationSec,
-    };
+    return synthesizedSpeechAt(request.outputPath);
   }
 
   async close(): Promise<void> {

@@ -4,7 +4,7 @@ import { toLatin1 } from './latin1-text.ts';
 import { runProcess, stderrTail } from './run-process.ts';
 import type { SpeechEngine, SynthesizedSpeech, SynthesizeRequest } from './speech-engine.ts';
 import { SpeechFailedError } from './speech-errors.ts';
-import { readWavInfo } from './wav-file.ts';
+import { synthesizedSpeechAt } from './wav-file.ts';
 
 /** The HTS voice of Debian's `festvox-us-slt-hts`: a clear US English female voice. */
 export const FESTIVAL_SLT_VOICE = 'cmu_us_slt_arctic_hts';
@@ -61,13 +61,7 @@ export class FestivalEngine implements SpeechEngine {
     } finally {
       await rm(textPath, { force: true });
     }
-    const info = await readWavInfo(request.outputPath);
-    return {
-      path: request.outputPath,
-      sampleRate: info.sampleRate,
-      channels: info.channels,
-      durationSec: info.durationSec,
-    };
+    return synthesizedSpeechAt(request.outputPath);
   }
 
   async close(): Promise<void> {}

@@ -3,7 +3,7 @@ import { UnrecoverableError } from '../errors.ts';
 import { toLatin1 } from './latin1-text.ts';
 import { runProcess } from './run-process.ts';
 import type { SpeechEngine, SynthesizedSpeech, SynthesizeRequest } from './speech-engine.ts';
-import { readWavInfo } from './wav-file.ts';
+import { synthesizedSpeechAt } from './wav-file.ts';
 
 export interface FliteEngineOptions {
   /** The `flite` program. Default `flite` (looked up on the PATH). */
@@ -50,13 +50,7 @@ export class FliteEngine implements SpeechEngine {
     } finally {
       await rm(textPath, { force: true });
     }
-    const info = await readWavInfo(request.outputPath);
-    return {
-      path: request.outputPath,
-      sampleRate: info.sampleRate,
-      channels: info.channels,
-      durationSec: info.durationSec,
-    };
+    return synthesizedSpeechAt(request.outputPath);
   }
 
   async close(): Promise<void> {}

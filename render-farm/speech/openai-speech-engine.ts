@@ -13,7 +13,7 @@ import {
   SpeechRetryLaterError,
   throwIfSpeechAborted,
 } from './speech-errors.ts';
-import { readWavInfo } from './wav-file.ts';
+import { synthesizedSpeechAt } from './wav-file.ts';
 
 export interface OpenAISpeechEngineOptions {
   /**
@@ -88,13 +88,7 @@ export class OpenAISpeechEngine implements SpeechEngine {
       throw toSpeechError(error, request.signal);
     }
     await writeFile(request.outputPath, wav);
-    const info = await readWavInfo(request.outputPath);
-    return {
-      path: request.outputPath,
-      sampleRate: info.sampleRate,
-      channels: info.channels,
-      durationSec: info.durationSec,
-    };
+    return synthesizedSpeechAt(request.outputPath);
   }
 
   async close(): Promise<void> {}

@@ -1,4 +1,5 @@
 import { open } from 'node:fs/promises';
+import type { SynthesizedSpeech } from './speech-engine.ts';
 import { SpeechFailedError } from './speech-errors.ts';
 
 /** What a WAV file's header says. */
@@ -65,4 +66,15 @@ function parseWavHeader(header: Buffer, fileSize: number, path: string): WavInfo
     offset = body + chunkSize + (chunkSize % 2);
   }
   throw fail('no data chunk');
+}
+
+/** What an engine returns for the WAV it wrote at `path`, read from the file's header. */
+export async function synthesizedSpeechAt(path: string): Promise<SynthesizedSpeech> {
+  const info = await readWavInfo(path);
+  return {
+    path,
+    sampleRate: info.sampleRate,
+    channels: info.channels,
+    durationSec: info.durationSec,
+  };
 }
