@@ -11,7 +11,7 @@ import { MembershipChannel } from './membership-channel.ts';
 import type { MessageBus } from './message-bus.ts';
 import { LocalMessageBus } from './message-bus.ts';
 import type { RealtimeHooks } from './realtime-hooks.ts';
-import { closeRedisClient, createRedisClient, type RedisClient } from './redis-client.ts';
+import { closeRedisClient, type RedisClient, type RedisConnections } from './redis-client.ts';
 import { RedisMessageBus } from './redis-message-bus.ts';
 import { DEFAULT_REDIS_KEY_PREFIX, redisNames } from './redis-names.ts';
 import type { RoomEmitter } from './room-emitter.ts';
@@ -29,9 +29,11 @@ export interface RealtimeOptions {
   /**
    * Redis for running several nodes: Yjs updates, awareness, membership changes and project
    * deletions cross nodes on pub/sub, Socket.IO rooms through the redis-streams adapter.
-   * Default: none, everything in-process (one node).
+   * `connections` are the process's (`openRedisConnections`): the bus publishes on the shared
+   * client, the adapter gets a dedicated connection that realtime closes; the shared client
+   * stays open for its owner. Default: none, everything in-process (one node).
    */
-  redis?: { url: string; keyPrefix?: string };
+  redis?: { connections: RedisConnections; keyPrefix?: string };
   /** Hooks such as the coach's `onChatSend`; more can be set later with `setHooks`. */
   hooks?: RealtimeHooks;
   /** Tuning of the document core (grace period, compaction). */
@@ -99,19 +101,18 @@ export async function attachRealtime(
   const keyPrefix = options.redis?.keyPrefix ?? DEFAULT_REDIS_KEY_PREFIX;
   const names = redisNames(keyPrefix);
 
-  // Two connections (plus their duplicates): the Socket.IO adapter's commands wait out an
-  // outage, since its stream reader retries at once on a failure and would spin; the bus fails
-  // fast, since a message published into an outage is lost anyway and the resync makes up for it.
+  // The Socket.IO adapter gets a connection of its own whose commands wait out an outage, since
+  // its stream reader retries at once on a failure and would spin. The bus publishes on the
+  // process's shared client, which fails fast: a message published into an outage is lost
+  // anyway and the resync makes up for it (its subscriber is a duplicate of that client).
   let redis: RedisClient | null = null;
-  let busRedis: RedisClient | null = null;
   let bus: MessageBus;
   if (options.redis) {
-    const { url } = options.redis;
-    redis = createRedisClient({ url, name: 'realtime socket.io adapter', logger, failFast: false });
-    busRedis = createRedisClient({ url, name: 'realtime bus', logger });
-    await Promise.all([redis.connect(), busRedis.connect()]);
+    const { connections } = options.redis;
+    redis = connections.dedicated('realtime socket.io adapter', { failFast: false });
+    await redis.connect();
     bus = new RedisMessageBus({
-      redis: busRedis,
+      redis: connections.shared,
       channelPrefix: names.busChannelPrefix,
       logger,
     });
@@ -198,8 +199,9 @@ export async function attachRealtime(
         await step('socket.io hub', () => hub.close());
         await step('emitter', () => emitter.close());
         await step('message bus', () => bus.close());
-        for (const client of [redis, busRedis]) {
-          if (client) await step('redis', () => closeRedisClient(client));
+        if (redis) {
+          const adapterClient = redis;
+          await step('redis', () => closeRedisClient(adapterClient));
         }
       })();
       return closing;

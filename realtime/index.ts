@@ -34,15 +34,22 @@ export type { RealtimeErrorCode } from './realtime-error.ts';
 export { RealtimeError } from './realtime-error.ts';
 export type { ChatSendContext, RealtimeHooks } from './realtime-hooks.ts';
 export type {
+  DedicatedRedisSettings,
   RedisClient,
   RedisClientSettings,
+  RedisConnectionFactory,
   RedisConnectionLogger,
   RedisConnectionSettings,
+  RedisConnections,
+  RedisFactorySettings,
+  RespRedisClient,
 } from './redis-client.ts';
 export {
   closeRedisClient,
   createRedisClient,
+  openRedisConnections,
   reconnectDelay,
+  redisConnectionFactory,
   redisConnectionOptions,
   watchRedisConnection,
 } from './redis-client.ts';

@@ -135,3 +135,88 @@ export async function closeRedisClient(
     clearTimeout(timer);
   }
 }
+
+/** A node-redis client speaking RESP version `RESP` (`RedisClient` is the RESP3 one). */
+// biome-ignore lint/complexity/noBannedTypes: node-redis's own defaults (no modules, functions, scripts)
+export type RespRedisClient<RESP extends 2 | 3> = RedisClientType<{}, {}, {}, RESP>;
+
+/** How a component wants its dedicated connection. */
+export interface DedicatedRedisSettings<RESP extends 2 | 3 = 3> {
+  /** As `RedisConnectionSettings.failFast`. Default true. */
+  failFast?: boolean;
+  /** Protocol version. Default 3; the job queue uses 2 so raw script replies are plain arrays. */
+  RESP?: RESP;
+}
+
+/**
+ * Opens connections for components that need one of their own: a blocking read (XREADGROUP), a
+ * pub/sub subscriber, the Socket.IO adapter's stream reader. Every connection it makes has the
+ * process's URL, our reconnection policy and a logging error listener; `client.duplicate()` of
+ * one keeps the options (watch the duplicate too). The component owns what it was given: it
+ * connects it and closes it.
+ */
+export interface RedisConnectionFactory {
+  dedicated<RESP extends 2 | 3 = 3>(
+    name: string,
+    settings?: DedicatedRedisSettings<RESP>,
+  ): RespRedisClient<RESP>;
+}
+
+/**
+ * A process's Redis: one connected, fail-fast client shared by everything that sends plain
+ * commands (limiters, readiness, the message bus's publishes, room emits), and the factory of
+ * dedicated connections. Opened once per process by the composition root and handed down.
+ */
+export interface RedisConnections extends RedisConnectionFactory {
+  /** Connected; fails fast during an outage. Owned by the connections: do not close it. */
+  readonly shared: RedisClient;
+  /** Closes the shared client. Dedicated connections are their components'. Safe to call twice. */
+  close(): Promise<void>;
+}
+
+/** Connection settings of a process, without the per-connection choices. */
+export type RedisFactorySettings = Omit<RedisConnectionSettings, 'failFast'> & {
+  /** Where connection errors go. Default: stderr. */
+  logger?: RedisConnectionLogger;
+};
+
+/**
+ * A factory of dedicated connections to `settings.url`. Holds no connection itself; tests and
+ * tools that only need queues use it directly, processes get one from `openRedisConnections`.
+ */
+export function redisConnectionFactory(settings: RedisFactorySettings): RedisConnectionFactory {
+  // Checked here rather than at the first connection.
+  redisConnectionOptions(settings);
+  return {
+    dedicated<RESP extends 2 | 3 = 3>(name: string, options: DedicatedRedisSettings<RESP> = {}) {
+      if (!name) throw new Error('RedisConnectionFactory.dedicated: name is required');
+      const client = createClient({
+        ...redisConnectionOptions({ ...settings, failFast: options.failFast ?? true }),
+        RESP: (options.RESP ?? 3) as RESP,
+      });
+      watchRedisConnection(client, name, settings.logger);
+      return client as unknown as RespRedisClient<RESP>;
+    },
+  };
+}
+
+/**
+ * Connects the shared client of a process (named `name` in log lines, default `shared`) and
+ * returns it with the factory of dedicated connections.
+ */
+export async function openRedisConnections(
+  settings: RedisFactorySettings & { name?: string },
+): Promise<RedisConnections> {
+  const factory = redisConnectionFactory(settings);
+  const shared: RedisClient = factory.dedicated(settings.name ?? 'shared');
+  await shared.connect();
+  let closing: Promise<void> | undefined;
+  return {
+    shared,
+    dedicated: factory.dedicated,
+    close() {
+      closing ??= closeRedisClient(shared);
+      return closing;
+    },
+  };
+}

@@ -1,19 +1,16 @@
 import type { RoomEventName, RoomEventPayload } from '../shared/socket-events.ts';
 import { projectRoom } from '../shared/socket-events.ts';
-import type { RealtimeLogger } from './logger.ts';
-import { closeRedisClient, createRedisClient, type RedisClient } from './redis-client.ts';
+import type { RedisClient } from './redis-client.ts';
 import { DEFAULT_REDIS_KEY_PREFIX, redisNames } from './redis-names.ts';
 import type { RoomEmitter } from './room-emitter.ts';
 
 export interface RedisRoomEmitterOptions {
   /**
-   * A connected Redis client, owned by the caller; or `{url}`, for which the emitter opens (on
-   * first emit) and closes its own connection. That one fails fast during an outage (an emit
-   * rejects at once rather than piling up stale progress in memory) and reconnects by itself.
+   * A connected Redis client, owned by the caller: the process's shared one
+   * (`RedisConnections.shared`). It should fail fast, so that an emit during an outage rejects
+   * at once rather than piling up stale progress in memory.
    */
-  redis: RedisClient | { url: string };
-  /** Where the emitter's own connection reports errors. Default: stderr. */
-  logger?: RealtimeLogger;
+  redis: RedisClient;
   /** Must equal the hub's `keyPrefix`. Default `reelroom`. */
   keyPrefix?: string;
   /** Must equal the hub's `streamMaxLen`. Default 10 000. */
@@ -42,11 +39,9 @@ const EVENT_PACKET = 2;
  */
 export class RedisRoomEmitter implements RoomEmitter {
   readonly #redis: RedisClient;
-  readonly #ownsClient: boolean;
   readonly #streamName: string;
   readonly #maxLen: number;
-  #connecting: Promise<unknown> | null = null;
-  #closing: Promise<void> | null = null;
+  #closed = false;
 
   constructor(options: RedisRoomEmitterOptions) {
     if (!options?.redis) throw new Error('RedisRoomEmitter: redis is required');
@@ -54,17 +49,7 @@ export class RedisRoomEmitter implements RoomEmitter {
     if (!Number.isInteger(maxLen) || maxLen < 100) {
       throw new Error('RedisRoomEmitter: streamMaxLen must be an integer >= 100');
     }
-    if ('url' in options.redis && typeof options.redis.url === 'string') {
-      this.#redis = createRedisClient({
-        url: options.redis.url,
-        name: 'room emitter',
-        ...(options.logger ? { logger: options.logger } : {}),
-      });
-      this.#ownsClient = true;
-    } else {
-      this.#redis = options.redis as RedisClient;
-      this.#ownsClient = false;
-    }
+    this.#redis = options.redis;
     this.#streamName = redisNames(options.keyPrefix ?? DEFAULT_REDIS_KEY_PREFIX).socketIoStream;
     this.#maxLen = maxLen;
   }
@@ -74,11 +59,7 @@ export class RedisRoomEmitter implements RoomEmitter {
     event: E,
     payload: RoomEventPayload<E>,
   ): Promise<void> {
-    if (this.#closing) throw new Error('RedisRoomEmitter is closed');
-    if (this.#ownsClient) {
-      this.#connecting ??= this.#redis.connect();
-      await this.#connecting;
-    }
+    if (this.#closed) throw new Error('RedisRoomEmitter is closed');
     const data = {
       packet: { type: EVENT_PACKET, data: [event, payload], nsp: '/' },
       opts: { rooms: [projectRoom(projectId)], except: [], flags: {} },
@@ -91,12 +72,9 @@ export class RedisRoomEmitter implements RoomEmitter {
     );
   }
 
-  /** Stops further emits and closes the connection if the emitter opened it. */
+  /** Stops further emits; the client stays its owner's. Safe to call twice. */
   close(): Promise<void> {
-    this.#closing ??= (async () => {
-      // Not waiting for a connect still under way: with Redis down it would wait for Redis.
-      if (this.#ownsClient && this.#connecting) await closeRedisClient(this.#redis);
-    })();
-    return this.#closing;
+    this.#closed = true;
+    return Promise.resolve();
   }
 }

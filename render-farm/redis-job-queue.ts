@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { createClient } from 'redis';
 import {
+  type RedisConnectionFactory,
   type RedisConnectionLogger,
-  redisConnectionOptions,
   watchRedisConnection,
 } from '../realtime/redis-client.ts';
 import { errorMessage } from './errors.ts';
@@ -25,18 +24,21 @@ import {
 } from './job-queue.ts';
 
 /**
- * RESP2, so raw replies of scripts and commands are plain arrays in every client version. With
- * our reconnection policy; commands wait out an outage (heart-beats and completions go through
- * once Redis is back, within the lease, and the blocking reads do not spin).
+ * RESP2, so raw replies of scripts and commands are plain arrays in every client version.
+ * Commands wait out an outage (heart-beats and completions go through once Redis is back,
+ * within the lease, and the blocking reads do not spin).
  */
-function makeClient(url: string) {
-  return createClient({ ...redisConnectionOptions({ url, failFast: false }), RESP: 2 });
+function makeClient(redis: RedisConnectionFactory, name: string) {
+  return redis.dedicated(name, { failFast: false, RESP: 2 });
 }
 type RedisClient = ReturnType<typeof makeClient>;
 
 export interface RedisJobQueueOptions extends JobQueueOptions {
-  /** Redis URL, e.g. `redis://127.0.0.1:6379`. */
-  url: string;
+  /**
+   * Where the queue opens its connections (the process's `RedisConnections`): one for commands,
+   * one for cancel signals, one per concurrent blocking read. The queue owns and closes them.
+   */
+  redis: RedisConnectionFactory;
   /**
    * Prefix of every key of this queue (`<prefix>:stream`, `<prefix>:dead`, ...); two queues with
    * the same prefix are the same queue. Tests use `test-<uuid>`.
@@ -322,7 +324,7 @@ type ScriptName = keyof typeof SCRIPTS;
 export class RedisJobQueue<T> implements JobQueue<T> {
   readonly prefix: string;
   private readonly options: Required<JobQueueOptions>;
-  private readonly url: string;
+  private readonly redis: RedisConnectionFactory;
   private readonly logger: RedisConnectionLogger | undefined;
   private client: RedisClient | undefined;
   private subscriber: RedisClient | undefined;
@@ -345,9 +347,9 @@ export class RedisJobQueue<T> implements JobQueue<T> {
   private readonly pendingTakes = new Map<string, number>();
 
   constructor(options: RedisJobQueueOptions) {
-    if (!options.url) throw new TypeError('RedisJobQueue: url is required');
+    if (!options.redis) throw new TypeError('RedisJobQueue: redis is required');
     if (!options.prefix) throw new TypeError('RedisJobQueue: prefix is required');
-    this.url = options.url;
+    this.redis = options.redis;
     this.logger = options.logger;
     this.prefix = options.prefix;
     this.options = resolveJobQueueOptions(options);
@@ -370,8 +372,7 @@ export class RedisJobQueue<T> implements JobQueue<T> {
   private connect(): Promise<void> {
     if (this.closing) return Promise.reject(new Error('RedisJobQueue is closed'));
     this.ready ??= (async () => {
-      const client = makeClient(this.url);
-      watchRedisConnection(client, `job queue ${this.prefix}`, this.logger);
+      const client = makeClient(this.redis, `job queue ${this.prefix}`);
       this.client = client;
       await client.connect();
       await this.createGroup();

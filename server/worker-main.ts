@@ -2,9 +2,13 @@
 // Streams, renders RENDER_CONCURRENCY at once, writes status to Postgres. Any number may run.
 import { loadConfig } from './config.ts';
 import { armCrashPoints, crashPoint } from './crash-points.ts';
+import { openInfrastructure } from './infrastructure.ts';
 import { createLogger } from './logger.ts';
 import { closeOnSignals, exitOnStartupError } from './process-lifecycle.ts';
-import { startRenderWorkerProcess } from './renders/render-worker-process.ts';
+import {
+  startRenderWorkerProcess,
+  workerDatabaseConnections,
+} from './renders/render-worker-process.ts';
 
 try {
   const config = loadConfig();
@@ -17,10 +21,11 @@ try {
   }
   const logger = createLogger(config.logLevel, { role: 'worker' });
   armCrashPoints(config.crashPoints);
-  const worker = await startRenderWorkerProcess({
-    databaseUrl: config.databaseUrl,
-    redisUrl: config.redisUrl,
-    storageDir: config.storageDir,
+  const infrastructure = await openInfrastructure(config, logger, {
+    databaseConnections: workerDatabaseConnections(config.renderConcurrency),
+    redisName: 'render worker',
+  });
+  const worker = await startRenderWorkerProcess(infrastructure, {
     ffmpegPath: config.ffmpegPath,
     ffprobePath: config.ffprobePath,
     concurrency: config.renderConcurrency,
@@ -34,7 +39,13 @@ try {
     crashPoint,
     logger,
   });
-  closeOnSignals(() => worker.close(config.shutdownGraceMs), logger);
+  closeOnSignals(async () => {
+    try {
+      await worker.close(config.shutdownGraceMs);
+    } finally {
+      await infrastructure.close();
+    }
+  }, logger);
 } catch (error) {
   exitOnStartupError(error);
 }

@@ -23,7 +23,7 @@ import { io as ioClient, type Socket } from 'socket.io-client';
 import { WebSocket } from 'ws';
 import { WebsocketProvider } from 'y-websocket';
 import * as Y from 'yjs';
-import { RedisRoomEmitter } from '../../realtime/index.ts';
+import { openRedisConnections, RedisRoomEmitter } from '../../realtime/index.ts';
 import { openTestPostgres } from '../../test/support/databases.ts';
 import { freePort, type NodeProcess, spawnEntry } from '../../test/support/processes.ts';
 import { TEST_REDIS_URL } from '../../test/support/services.ts';
@@ -196,7 +196,8 @@ try {
     };
   }
 
-  const emitter = new RedisRoomEmitter({ redis: { url: TEST_REDIS_URL }, keyPrefix: prefix });
+  const emitterRedis = await openRedisConnections({ url: TEST_REDIS_URL, name: 'bench emitter' });
+  const emitter = new RedisRoomEmitter({ redis: emitterRedis.shared, keyPrefix: prefix });
   const socketIo = await runFanout(
     'socket.io (2 nodes)',
     async (onMessage) => {
@@ -232,6 +233,7 @@ try {
       }),
   );
   await emitter.close();
+  await emitterRedis.close();
 
   const channel = `${prefix}:raw`;
   const rawServers = await Promise.all([

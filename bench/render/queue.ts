@@ -1,11 +1,13 @@
 // bench/render, part (c): the queue alone. No-op jobs through RedisJobQueue (add, take,
 // complete) against BullMQ's no-op throughput and `redis-benchmark` XADD on the same Redis,
 // plus claim-to-start latency (add -> a waiting worker holds the job).
+
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
 import { createNodeRedisClient, Queue, RedisConnection, Worker } from 'bullmq';
 import { createClient } from 'redis';
+import { redisConnectionFactory } from '../../realtime/index.ts';
 import { RedisJobQueue } from '../../render-farm/index.ts';
 
 const run = promisify(execFile);
@@ -33,9 +35,16 @@ async function inParallel(total: number, parallel: number, task: (i: number) => 
 
 async function ours(redisUrl: string, jobs: number, concurrency: number) {
   const prefix = `bench-${randomUUID()}`;
-  const producer = new RedisJobQueue<{ n: number }>({ url: redisUrl, prefix });
+  const producer = new RedisJobQueue<{ n: number }>({
+    redis: redisConnectionFactory({ url: redisUrl }),
+    prefix,
+  });
   // As the render workers run it: a completion brings the next job (BullMQ's fetchNext).
-  const consumer = new RedisJobQueue<{ n: number }>({ url: redisUrl, prefix, prefetch: true });
+  const consumer = new RedisJobQueue<{ n: number }>({
+    redis: redisConnectionFactory({ url: redisUrl }),
+    prefix,
+    prefetch: true,
+  });
   try {
     await producer.add({ n: -1 }).then(async () => (await consumer.take('warm'))?.complete());
     let started = performance.now();
@@ -123,8 +132,14 @@ async function redisBenchmarkXadd(redisUrl: string, requests: number): Promise<n
 /** Idle workers waiting; jobs added one at a time, a little apart: add -> take latency. */
 async function claimToStart(redisUrl: string, samples: number, workers: number) {
   const prefix = `bench-${randomUUID()}`;
-  const producer = new RedisJobQueue<{ at: number }>({ url: redisUrl, prefix });
-  const consumer = new RedisJobQueue<{ at: number }>({ url: redisUrl, prefix });
+  const producer = new RedisJobQueue<{ at: number }>({
+    redis: redisConnectionFactory({ url: redisUrl }),
+    prefix,
+  });
+  const consumer = new RedisJobQueue<{ at: number }>({
+    redis: redisConnectionFactory({ url: redisUrl }),
+    prefix,
+  });
   const latencies: number[] = [];
   let stop = false;
   try {

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { RedisConnectionFactory } from '../../realtime/index.ts';
 import {
   FfmpegRenderer,
   type JobQueue,
@@ -12,7 +13,7 @@ import {
   resolveFfmpegBinaries,
 } from '../../render-farm/index.ts';
 import type { Database } from '../db/index.ts';
-import { LocalFileStorage } from '../storage/index.ts';
+import type { LocalFileStorage } from '../storage/index.ts';
 import { AssetService } from './asset-service.ts';
 import { DbAssetResolver } from './db-asset-resolver.ts';
 import type { RenderCharges } from './render-charges.ts';
@@ -21,10 +22,10 @@ import { RenderService } from './render-service.ts';
 export interface RenderRuntimeOptions {
   database: Database;
   logger: Logger;
-  /** STORAGE_DIR. */
-  storageDir: string;
-  /** Absent: the in-process queue (embedded mode). */
-  redisUrl?: string | undefined;
+  /** The process's file storage (STORAGE_DIR). */
+  storage: LocalFileStorage;
+  /** The process's Redis connections; absent: the in-process queue (embedded mode). */
+  redis?: RedisConnectionFactory | undefined;
   /** REDIS_KEY_PREFIX; the queue lives under `<prefix>:renders`. Default `reelroom`. */
   redisKeyPrefix?: string | undefined;
   ffmpegPath?: string | undefined;
@@ -68,14 +69,14 @@ export interface RenderRuntime {
 export async function startRenderRuntime(options: RenderRuntimeOptions): Promise<RenderRuntime> {
   const { database, logger } = options;
   const log = logger.child({ part: 'renders' });
-  const storage = new LocalFileStorage({ root: options.storageDir });
+  const { storage } = options;
   const binaries = resolveFfmpegBinaries({
     ...(options.ffmpegPath ? { ffmpegPath: options.ffmpegPath } : {}),
     ...(options.ffprobePath ? { ffprobePath: options.ffprobePath } : {}),
   });
-  const queue: JobQueue<RenderJobData> = options.redisUrl
+  const queue: JobQueue<RenderJobData> = options.redis
     ? new RedisJobQueue<RenderJobData>({
-        url: options.redisUrl,
+        redis: options.redis,
         prefix: renderQueuePrefix(options.redisKeyPrefix),
         // Only a node that runs workers takes jobs, and its pool takes again right away.
         prefetch: options.workers ?? false,
@@ -97,7 +98,7 @@ export async function startRenderRuntime(options: RenderRuntimeOptions): Promise
     memoryBudgetBytes: options.memoryBudgetBytes,
   });
 
-  const runWorkers = options.workers ?? !options.redisUrl;
+  const runWorkers = options.workers ?? !options.redis;
   let pool: RenderWorkerPool | undefined;
   if (runWorkers) {
     const renderer = new FfmpegRenderer({

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { RedisRoomEmitter } from '../../realtime/redis-room-emitter.ts';
+import { RedisRoomEmitter } from '../../realtime/index.ts';
 import {
   FfmpegRenderer,
   type JobQueueOptions,
@@ -9,14 +9,11 @@ import {
   renderQueuePrefix,
 } from '../../render-farm/index.ts';
 import { type BillingSettings, workerRenderCharges } from '../billing/index.ts';
-import { openDatabase } from '../db/index.ts';
+import type { Infrastructure } from '../infrastructure.ts';
 import { DbAssetResolver } from './db-asset-resolver.ts';
 import { DbRenderJobStore } from './render-job-store.ts';
 
 export interface RenderWorkerProcessOptions {
-  databaseUrl: string;
-  redisUrl: string;
-  storageDir: string;
   ffmpegPath?: string | undefined;
   ffprobePath?: string | undefined;
   /** RENDER_CONCURRENCY. */
@@ -45,24 +42,33 @@ export interface RenderWorkerProcessOptions {
 
 export interface RenderWorkerProcess {
   pool: RenderWorkerPool;
-  /** Graceful stop: no new job, running ones finish for `graceMs`, the rest go back. */
+  /**
+   * Graceful stop: no new job, running ones finish for `graceMs`, the rest go back. Closes the
+   * worker's queue; the infrastructure stays open for its owner to close.
+   */
   close(graceMs?: number): Promise<void>;
 }
 
+/** Pool size a worker of `concurrency` wants: one connection per render and one spare. */
+export function workerDatabaseConnections(concurrency: number): number {
+  return Math.max(2, concurrency + 1);
+}
+
 /**
- * Composes a standalone render worker: Postgres job store and asset table, the Redis Streams
- * queue, the Redis room emitter for progress, FFmpeg, and the pool. Used by
- * `server/worker-main.ts` and by the multi-process tests.
+ * Composes a standalone render worker on the process's infrastructure (`openInfrastructure`,
+ * with Postgres and Redis): Postgres job store and asset table, the Redis Streams queue, the
+ * Redis room emitter for progress, FFmpeg, and the pool. The one worker composition: used by
+ * `server/worker-main.ts` and by the multi-process tests' worker fixture.
  */
 export async function startRenderWorkerProcess(
+  infrastructure: Pick<Infrastructure, 'database' | 'redis' | 'storage'>,
   options: RenderWorkerProcessOptions,
 ): Promise<RenderWorkerProcess> {
-  const database = await openDatabase({
-    url: options.databaseUrl,
-    maxConnections: Math.max(2, options.concurrency + 1),
-  });
+  const { database, redis, storage } = infrastructure;
+  if (!redis) throw new Error('startRenderWorkerProcess: a standalone worker needs Redis');
+  const storageDir = storage.root;
   const queue = new RedisJobQueue<RenderJobData>({
-    url: options.redisUrl,
+    redis,
     prefix: renderQueuePrefix(options.redisKeyPrefix),
     // The pool takes again as soon as a job completes: fetch the next one with the completion.
     prefetch: true,
@@ -70,9 +76,8 @@ export async function startRenderWorkerProcess(
     ...options.queueOptions,
   });
   const publisher = new RedisRoomEmitter({
-    redis: { url: options.redisUrl },
+    redis: redis.shared,
     ...(options.redisKeyPrefix ? { keyPrefix: options.redisKeyPrefix } : {}),
-    logger: options.logger,
   });
   const renderer = new FfmpegRenderer({
     ...(options.ffmpegPath ? { ffmpegPath: options.ffmpegPath } : {}),
@@ -86,10 +91,10 @@ export async function startRenderWorkerProcess(
       db: database.db,
       charges: options.billing ? workerRenderCharges(database.db, options.billing) : undefined,
     }),
-    assets: new DbAssetResolver({ db: database.db, storageDir: options.storageDir }),
+    assets: new DbAssetResolver({ db: database.db, storageDir }),
     renderer,
     publisher,
-    storageDir: options.storageDir,
+    storageDir,
     concurrency: options.concurrency,
     logger: options.logger,
     ...(options.heartbeatIntervalMs ? { heartbeatIntervalMs: options.heartbeatIntervalMs } : {}),
@@ -119,7 +124,6 @@ export async function startRenderWorkerProcess(
         await step(() => pool.close(graceMs === undefined ? {} : { graceMs }));
         await step(() => queue.close());
         await step(() => publisher.close());
-        await step(() => database.close());
         if (failures.length > 0) throw failures[0];
       })();
       return closing;

@@ -3,7 +3,11 @@
 // connection state recovery and per-socket rate limits.
 import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { RedisRoomEmitter } from '../../realtime/index.ts';
+import {
+  openRedisConnections,
+  type RedisConnections,
+  RedisRoomEmitter,
+} from '../../realtime/index.ts';
 import type { Session } from '../../shared/accounts.ts';
 import type { PresenceUser, RenderProgressEvent } from '../../shared/socket-events.ts';
 import { TEST_REDIS_URL } from '../support/services.ts';
@@ -19,6 +23,7 @@ describe('Socket.IO hub on two API node processes (Redis streams adapter)', () =
   let cluster: ApiCluster;
   let rest: Rest;
   let emitter: RedisRoomEmitter;
+  let connections: RedisConnections | undefined;
   const sockets: TestSocket[] = [];
 
   const open = (...args: Parameters<typeof connectSocket>) => {
@@ -47,8 +52,9 @@ describe('Socket.IO hub on two API node processes (Redis streams adapter)', () =
     cluster = await ApiCluster.start(2);
     rest = cluster.rest;
     // What a render worker or the coach uses: no sockets, only Redis.
+    connections = await openRedisConnections({ url: TEST_REDIS_URL, name: 'test emitter' });
     emitter = new RedisRoomEmitter({
-      redis: { url: TEST_REDIS_URL },
+      redis: connections.shared,
       keyPrefix: cluster.redisKeyPrefix,
     });
   });
@@ -59,6 +65,7 @@ describe('Socket.IO hub on two API node processes (Redis streams adapter)', () =
 
   afterAll(async () => {
     await emitter?.close();
+    await connections?.close();
     await cluster?.close();
   });
 

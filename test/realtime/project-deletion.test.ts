@@ -13,8 +13,10 @@ import {
   DocumentManager,
   type DocumentPeer,
   type DocumentStore,
+  openRedisConnections,
   type ProjectAccess,
   type RealtimeLogger,
+  type RedisConnections,
   RedisRoomEmitter,
   type StoredDocument,
 } from '../../realtime/index.ts';
@@ -38,6 +40,7 @@ describe('project deletion on two API node processes (Postgres + Redis)', () => 
   let cluster: ApiCluster;
   let rest: Rest;
   let emitter: RedisRoomEmitter;
+  let connections: RedisConnections | undefined;
   const clients: YjsClient[] = [];
   const sockets: TestSocket[] = [];
 
@@ -88,8 +91,9 @@ describe('project deletion on two API node processes (Postgres + Redis)', () => 
   beforeAll(async () => {
     cluster = await ApiCluster.start(2);
     rest = cluster.rest;
+    connections = await openRedisConnections({ url: TEST_REDIS_URL, name: 'test emitter' });
     emitter = new RedisRoomEmitter({
-      redis: { url: TEST_REDIS_URL },
+      redis: connections.shared,
       keyPrefix: cluster.redisKeyPrefix,
     });
   });
@@ -101,6 +105,7 @@ describe('project deletion on two API node processes (Postgres + Redis)', () => 
 
   afterAll(async () => {
     await emitter?.close();
+    await connections?.close();
     await cluster?.close();
   });
 

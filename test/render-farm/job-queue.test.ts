@@ -1,8 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
+import { redisConnectionFactory } from '../../realtime/index.ts';
 import type { JobQueue, JobQueueOptions } from '../../render-farm/index.ts';
 import { MemoryJobQueue, RedisJobQueue, UnrecoverableError } from '../../render-farm/index.ts';
 import { TEST_REDIS_URL } from '../support/services.ts';
+
+const redis = redisConnectionFactory({ url: TEST_REDIS_URL });
 
 interface Payload {
   n: number;
@@ -27,7 +30,7 @@ const backends: Backend[] = [
     name: 'redis',
     open(options = {}) {
       const prefix = `test-${randomUUID()}`;
-      const queue = new RedisJobQueue<Payload>({ url: TEST_REDIS_URL, prefix, ...options });
+      const queue = new RedisJobQueue<Payload>({ redis, prefix, ...options });
       cleanups.push(async () => {
         await queue.destroy();
         await queue.close();
@@ -35,7 +38,7 @@ const backends: Backend[] = [
       return {
         queue,
         peer() {
-          const peer = new RedisJobQueue<Payload>({ url: TEST_REDIS_URL, prefix, ...options });
+          const peer = new RedisJobQueue<Payload>({ redis, prefix, ...options });
           cleanups.push(() => peer.close());
           return peer;
         },
@@ -264,12 +267,12 @@ describe('job queue (redis) prefetch', () => {
   it('hands the next job with a completion and gives back one nobody takes', async () => {
     const prefix = `test-${randomUUID()}`;
     const queue = new RedisJobQueue<Payload>({
-      url: TEST_REDIS_URL,
+      redis,
       prefix,
       prefetch: true,
       leaseMs: 400,
     });
-    const other = new RedisJobQueue<Payload>({ url: TEST_REDIS_URL, prefix });
+    const other = new RedisJobQueue<Payload>({ redis, prefix });
     cleanups.push(async () => {
       await queue.destroy();
       await queue.close();
@@ -293,8 +296,8 @@ describe('job queue (redis) prefetch', () => {
 
   it('gives prefetched jobs back when the queue closes', async () => {
     const prefix = `test-${randomUUID()}`;
-    const queue = new RedisJobQueue<Payload>({ url: TEST_REDIS_URL, prefix, prefetch: true });
-    const other = new RedisJobQueue<Payload>({ url: TEST_REDIS_URL, prefix });
+    const queue = new RedisJobQueue<Payload>({ redis, prefix, prefetch: true });
+    const other = new RedisJobQueue<Payload>({ redis, prefix });
     cleanups.push(async () => {
       await other.destroy();
       await other.close();

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { eq } from 'drizzle-orm';
 import { afterEach, describe, expect, it } from 'vitest';
+import { redisConnectionFactory } from '../../realtime/index.ts';
 import { MemoryJobQueue, RedisJobQueue, type RenderJobData } from '../../render-farm/index.ts';
 import { resolveBillingSettings } from '../../server/billing/index.ts';
 import { type Database, tables } from '../../server/db/index.ts';
@@ -165,7 +166,7 @@ describe('a submit while Redis is unreachable', () => {
     closers.push(database);
     // Nothing listens on port 1: every queue call fails.
     const unreachable = new RedisJobQueue<RenderJobData>({
-      url: 'redis://127.0.0.1:1',
+      redis: redisConnectionFactory({ url: 'redis://127.0.0.1:1' }),
       prefix: `test-${randomUUID()}`,
     });
     const billing = billingOn(database.db);

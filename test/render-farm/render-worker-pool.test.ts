@@ -3,6 +3,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { redisConnectionFactory } from '../../realtime/index.ts';
 import {
   FfmpegRenderer,
   type JobQueueOptions,
@@ -44,7 +45,7 @@ async function setup(queueOptions: JobQueueOptions = {}) {
   const database = await openTestPostgres();
   const storageDir = await mkdtemp(join(tmpdir(), 'reelroom-pool-test-'));
   const queue = new RedisJobQueue<RenderJobData>({
-    url: TEST_REDIS_URL,
+    redis: redisConnectionFactory({ url: TEST_REDIS_URL }),
     prefix: `test-${randomUUID()}`,
     backoffMs: 50,
     ...queueOptions,

@@ -1,11 +1,13 @@
 // A standalone worker process when what it stands on fails: killed with kill -9 alone (not
 // its process group, as a supervisor or the OOM killer does), it takes its FFmpeg with it; its
 // Redis going away and coming back, it keeps running and renders again.
+
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { redisConnectionFactory } from '../../realtime/index.ts';
 import { canBindChildrenToParent } from '../../render-farm/bound-child-process.ts';
 import { RedisJobQueue, type RenderJobData, renderQueuePrefix } from '../../render-farm/index.ts';
 import { type RenderSpecInput, renderSpecSchema } from '../../shared/render-spec.ts';
@@ -32,7 +34,7 @@ async function setup(redisUrl: string) {
   const storageDir = await mkdtemp(join(tmpdir(), 'reelroom-worker-failures-'));
   const redisKeyPrefix = `test-${randomUUID()}`;
   const queue = new RedisJobQueue<RenderJobData>({
-    url: redisUrl,
+    redis: redisConnectionFactory({ url: redisUrl }),
     prefix: renderQueuePrefix(redisKeyPrefix),
   });
   const renders = composeRenders({ db: database.db, queue });

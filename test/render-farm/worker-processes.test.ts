@@ -3,6 +3,7 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { redisConnectionFactory } from '../../realtime/index.ts';
 import { RedisJobQueue, type RenderJobData, renderQueuePrefix } from '../../render-farm/index.ts';
 import { type RenderSpecInput, renderSpecSchema } from '../../shared/render-spec.ts';
 import { openTestPostgres } from '../support/databases.ts';
@@ -25,7 +26,7 @@ async function setup() {
   const storageDir = await mkdtemp(join(tmpdir(), 'reelroom-workers-test-'));
   const redisKeyPrefix = `test-${randomUUID()}`;
   const queue = new RedisJobQueue<RenderJobData>({
-    url: TEST_REDIS_URL,
+    redis: redisConnectionFactory({ url: TEST_REDIS_URL }),
     prefix: renderQueuePrefix(redisKeyPrefix),
   });
   const renders = composeRenders({ db: database.db, queue });

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient } from 'redis';
 import { expect, vi } from 'vitest';
+import { redisConnectionFactory } from '../../../realtime/index.ts';
 import {
   RedisJobQueue,
   type RenderJobData,
@@ -64,7 +65,7 @@ export async function startFaultCluster(
   const redisKeyPrefix = `test-${randomUUID()}`;
   const jwtSecret = randomBytes(32).toString('base64url');
   const queue = new RedisJobQueue<RenderJobData>({
-    url: redis.url,
+    redis: redisConnectionFactory({ url: redis.url }),
     prefix: renderQueuePrefix(redisKeyPrefix),
     logger: { info: () => {}, error: () => {} },
   });

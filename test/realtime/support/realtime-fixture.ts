@@ -9,6 +9,7 @@ import {
   attachRealtime,
   type DocumentStore,
   type MemberRole,
+  openRedisConnections,
   type ProjectAccess,
   type Realtime,
   type RealtimeOptions,
@@ -140,12 +141,16 @@ export async function startRealtimeNode(
     response.writeHead(404).end();
   });
   const access = new TableAccessCheck(database.db);
+  // What a node process opens once and hands to realtime.
+  const connections = options.redisKeyPrefix
+    ? await openRedisConnections({ url: TEST_REDIS_URL, name: 'test node' })
+    : undefined;
   const realtime = await attachRealtime(http, {
     ...options.realtime,
     documentStore: (options.wrapStore ?? ((store) => store))(new YjsDocumentStore(database.db)),
     access,
     ...(options.redisKeyPrefix
-      ? { redis: { url: TEST_REDIS_URL, keyPrefix: options.redisKeyPrefix } }
+      ? { redis: { connections: connections!, keyPrefix: options.redisKeyPrefix } }
       : {}),
   });
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
@@ -162,6 +167,7 @@ export async function startRealtimeNode(
         await realtime.close();
         http.closeAllConnections();
         await new Promise<void>((resolve) => http.close(() => resolve()));
+        await connections?.close();
       })();
       return closing;
     },
