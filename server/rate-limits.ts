@@ -49,7 +49,14 @@ export function createRateLimiter(
   const keyPrefix = `${store.keyPrefix ?? 'reelroom'}:${name}`;
   const options = { keyPrefix, points: limit.points, duration: limit.windowSeconds };
   return store.redis
-    ? new RateLimiterRedis({ ...options, storeClient: store.redis, useRedisPackage: true })
+    ? new RateLimiterRedis({
+        ...options,
+        storeClient: store.redis,
+        useRedisPackage: true,
+        // Its reads go through MULTI, which node-redis queues even without an offline queue:
+        // refuse at once while Redis is down, so the request answers 503 without waiting.
+        rejectIfRedisNotReady: true,
+      })
     : new RateLimiterMemory(options);
 }
 

@@ -113,6 +113,8 @@ const CONNECTION_ERROR_CODES = new Set([
  * restarting after a crash, still recovering). Retrying shortly is the right answer to each;
  * other class 57 codes (query_canceled 57014) are not about the connection.
  */
+const RATE_LIMITER_REDIS_NOT_READY = 'Redis connection is not ready';
+
 function isPostgresUnavailable(code: string): boolean {
   return /^08[0-9A-Z]{3}$/.test(code) || /^57P0[1-3]$/.test(code);
 }
@@ -121,6 +123,8 @@ function isPostgresUnavailable(code: string): boolean {
 function isServiceUnreachable(error: unknown): boolean {
   for (let e: unknown = error, depth = 0; e && depth < 3; depth += 1) {
     if (REDIS_CONNECTION_ERRORS.some((type) => e instanceof type)) return true;
+    // rate-limiter-flexible's `rejectIfRedisNotReady` refusal has no class or code of its own.
+    if (e instanceof Error && e.message === RATE_LIMITER_REDIS_NOT_READY) return true;
     const { code } = e as { code?: unknown };
     if (typeof code === 'string') {
       if (CONNECTION_ERROR_CODES.has(code) || isPostgresUnavailable(code)) return true;
