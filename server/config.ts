@@ -3,6 +3,10 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { resolveFfmpegBinaries } from '../render-farm/ffmpeg-binaries.ts';
+import {
+  SPEECH_PROVIDERS,
+  type SpeechProvider,
+} from '../render-farm/speech/choose-speech-engine.ts';
 import { type BillingSettings, readBillingSettings } from './billing/billing-settings.ts';
 
 const optionalUrl = z.url().optional();
@@ -67,6 +71,18 @@ const environmentSchema = z.object({
   COACH_SPEND_WARNING_USD: z.coerce.number().min(0).default(50),
   /** Service-wide AI spend per UTC day above which new coach replies are refused. */
   COACH_SPEND_CAP_USD: z.coerce.number().min(0).default(150),
+  /**
+   * The voice-over engine: `openai` (OpenAI TTS), `festival`, `flite`, `espeak`, or `offline`
+   * (Festival, else flite, else espeak-ng from npm). Default `openai` with OPENAI_API_KEY.
+   */
+  TTS_PROVIDER: z.enum(SPEECH_PROVIDERS).optional(),
+  /** The engine's voice (`alloy`, `cmu_us_slt_arctic_hts`, `slt`, `en-us`); default by engine. */
+  TTS_VOICE: z
+    .string()
+    .regex(/^[A-Za-z0-9_.+-]{1,64}$/, 'must be 1-64 letters, digits or _.+-')
+    .optional(),
+  /** OpenAI's speech model: `tts-1` (default), `tts-1-hd` or `gpt-4o-mini-tts`. */
+  TTS_MODEL: optionalString,
   /** Provider spend of one pipeline run above which its next step does not start. */
   VIDEO_SPEND_LIMIT_USD: z.coerce.number().min(0).default(3),
   /** A workspace's AI spend per UTC day (pipeline and coach) above which no step starts. */
@@ -146,8 +162,15 @@ export interface Config {
   };
   /** Prices, packages, plans and grants (BILLING_CONFIG over the defaults). */
   billing: BillingSettings;
-  /** VIDEO_SPEND_LIMIT_USD and DAILY_SPEND_LIMIT_USD. */
-  pipeline: { videoSpendLimitUsd: number; dailySpendLimitUsd: number };
+  /** VIDEO_SPEND_LIMIT_USD, DAILY_SPEND_LIMIT_USD, TTS_* and the OpenAI key (TTS, images). */
+  pipeline: {
+    videoSpendLimitUsd: number;
+    dailySpendLimitUsd: number;
+    speechProvider: SpeechProvider;
+    speechVoice: string | undefined;
+    speechModel: string | undefined;
+    openai: { apiKey: string | undefined; baseUrl: string | undefined };
+  };
   google: {
     clientId: string | undefined;
     clientSecret: string | undefined;
@@ -216,6 +239,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       'Invalid configuration: JWT_SECRET: required when DATABASE_URL is set (nodes must share it)',
     );
   }
+  if (e.TTS_PROVIDER === 'openai' && !e.OPENAI_API_KEY && !e.OPENAI_BASE_URL) {
+    throw new ConfigError(
+      'Invalid configuration: TTS_PROVIDER: openai needs OPENAI_API_KEY (or OPENAI_BASE_URL)',
+    );
+  }
   return {
     nodeEnv: e.NODE_ENV,
     port: e.PORT,
@@ -254,6 +282,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     pipeline: {
       videoSpendLimitUsd: e.VIDEO_SPEND_LIMIT_USD,
       dailySpendLimitUsd: e.DAILY_SPEND_LIMIT_USD,
+      speechProvider: e.TTS_PROVIDER ?? (e.OPENAI_API_KEY ? 'openai' : 'offline'),
+      speechVoice: e.TTS_VOICE,
+      speechModel: e.TTS_MODEL,
+      openai: { apiKey: e.OPENAI_API_KEY, baseUrl: e.OPENAI_BASE_URL },
     },
     google: {
       clientId: e.GOOGLE_CLIENT_ID,

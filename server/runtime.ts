@@ -1,15 +1,9 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createAdaptorServer } from '@hono/node-server';
+import OpenAI from 'openai';
 import type { Logger } from 'pino';
-import type { RedisClientType } from 'redis';
-import {
-  attachRealtime,
-  closeRedisClient,
-  createRedisClient,
-  type Realtime,
-  type RealtimeOptions,
-} from '../realtime/index.ts';
+import { attachRealtime, type Realtime, type RealtimeOptions } from '../realtime/index.ts';
 import {
   type JobQueue,
   type JobQueueOptions,
@@ -39,9 +33,10 @@ import {
 } from './coach/index.ts';
 import type { Config } from './config.ts';
 import { crashPoint } from './crash-points.ts';
-import { type Database, openDatabase } from './db/index.ts';
+import type { Database } from './db/index.ts';
 import { createApp } from './http/app.ts';
 import { answerClientErrors } from './http/client-error.ts';
+import { openInfrastructure } from './infrastructure.ts';
 import { MeasuredDocumentStore, Metrics } from './metrics/index.ts';
 import { OutboxDispatcher } from './outbox/index.ts';
 import { startPipelineRuntime } from './pipeline/index.ts';
@@ -120,6 +115,11 @@ export type RuntimeConfig = Pick<
         dailySpendLimitUsd?: number | undefined;
         speechProvider?: SpeechProvider | undefined;
         speechEngine?: SpeechEngine | undefined;
+        /** TTS_VOICE and TTS_MODEL (OpenAI's speech model). */
+        speechVoice?: string | undefined;
+        speechModel?: string | undefined;
+        /** OPENAI_API_KEY, OPENAI_BASE_URL: OpenAI TTS and thumbnail images when keyed. */
+        openai?: { apiKey?: string | undefined; baseUrl?: string | undefined } | undefined;
         workers?: boolean | undefined;
       }
     | undefined;
@@ -141,17 +141,6 @@ export interface RunningNode {
 }
 
 /**
- * The node's own Redis connection (login limiter, readiness). It fails fast:
- * during an outage a request that needs Redis gets its error at once and answers 503, instead
- * of waiting in node-redis's offline queue until Redis is back.
- */
-async function connectRedis(url: string, logger: Logger): Promise<RedisClientType> {
-  const client: RedisClientType = createRedisClient({ url, name: 'api node', logger });
-  await client.connect();
-  return client;
-}
-
-/**
  * Builds one API node from its parts: the database (PGlite under DATA_DIR, or Postgres),
  * migrations, Redis when configured, the services and the HTTP server. This is the
  * composition root; nothing below it reads the environment.
@@ -161,14 +150,19 @@ export async function startNode(
   logger: Logger,
   parts: { database?: Database } = {},
 ): Promise<RunningNode> {
-  // Tests hand in a database of their own (in-memory PGlite, a throwaway Postgres database).
-  const database: Database =
-    parts.database ??
-    (await openDatabase(
-      config.databaseUrl ? { url: config.databaseUrl } : { dataDir: `${config.dataDir}/pglite` },
-    ));
+  // Opened once for the process and handed to the components as clients. Tests hand in a
+  // database of their own (in-memory PGlite, a throwaway Postgres database).
+  const infrastructure = await openInfrastructure(config, logger, {
+    database: parts.database,
+    redisName: 'api node',
+  });
+  const { database, storage } = infrastructure;
+  const redisConnections = infrastructure.redis;
+  // The shared client (login limiter, readiness) fails fast: during an outage a request that
+  // needs Redis gets its error at once and answers 503, instead of waiting in node-redis's
+  // offline queue until Redis is back.
+  const redis = redisConnections?.shared;
   await database.migrate();
-  const redis = config.redisUrl ? await connectRedis(config.redisUrl, logger) : undefined;
 
   // One registry per node: HTTP middleware, the document store, the coach and the render
   // workers feed it; realtime and the queue are read when `/metrics` is scraped.
@@ -218,8 +212,8 @@ export async function startNode(
   const realtime: Realtime = await attachRealtime(httpServer, {
     documentStore: new MeasuredDocumentStore(new YjsDocumentStore(database.db), metrics),
     access: new RealtimeAccess({ tokens: accessTokens, accounts, projects }),
-    ...(config.redisUrl
-      ? { redis: { url: config.redisUrl, keyPrefix: config.redisKeyPrefix ?? 'reelroom' } }
+    ...(redisConnections
+      ? { redis: { connections: redisConnections, keyPrefix: config.redisKeyPrefix ?? 'reelroom' } }
       : {}),
     ...config.realtime,
     socketIo: { ...config.realtime?.socketIo, allowedOrigins: config.corsOrigins ?? [] },
@@ -234,8 +228,8 @@ export async function startNode(
   const renderRuntime = await startRenderRuntime({
     database,
     logger,
-    storageDir: config.storageDir ?? `${config.dataDir}/storage`,
-    redisUrl: config.redisUrl,
+    storage,
+    redis: redisConnections,
     redisKeyPrefix: config.redisKeyPrefix,
     ffmpegPath: config.ffmpegPath,
     ffprobePath: config.ffprobePath,
@@ -249,11 +243,23 @@ export async function startNode(
   });
 
   // The pipeline: step workers run on every API node (the script step edits the live Yjs
-  // document here); the render step goes through the render farm like any render.
+  // document here); the render step goes through the render farm like any render. One OpenAI
+  // client for its TTS and images, when keyed (or TTS_PROVIDER=openai on a local server).
+  const pipelineOpenAI = config.pipeline?.openai;
+  const openaiClient =
+    pipelineOpenAI?.apiKey ||
+    (config.pipeline?.speechProvider === 'openai' && pipelineOpenAI?.baseUrl)
+      ? new OpenAI({
+          apiKey: pipelineOpenAI.apiKey ?? 'not-needed',
+          ...(pipelineOpenAI.baseUrl ? { baseURL: pipelineOpenAI.baseUrl } : {}),
+          timeout: coachConfig.timeoutMs,
+          maxRetries: coachConfig.maxRetries,
+        })
+      : undefined;
   const pipelineRuntime = await startPipelineRuntime({
     database,
     logger,
-    redisUrl: config.redisUrl,
+    redis: redisConnections,
     redisKeyPrefix: config.redisKeyPrefix,
     billing,
     assets: renderRuntime.assets,
@@ -274,6 +280,10 @@ export async function startNode(
     dailySpendLimitUsd: config.pipeline?.dailySpendLimitUsd,
     speechProvider: config.pipeline?.speechProvider,
     speechEngine: config.pipeline?.speechEngine,
+    speechVoice: config.pipeline?.speechVoice,
+    speechModel: config.pipeline?.speechModel,
+    openai: openaiClient,
+    images: Boolean(pipelineOpenAI?.apiKey),
     workers: config.pipeline?.workers,
     jobDeadlineMs: config.jobDeadlineMs,
     reconcileGraceMs: config.reconcileGraceMs,
@@ -332,9 +342,9 @@ export async function startNode(
   // their own (Redis Streams with Redis, in-process otherwise) that every node's reply workers
   // take; they stream through the room emitter and write decisions into the plan document.
   const coachQueueOptions = { ...COACH_REPLY_QUEUE_DEFAULTS, ...config.coachReplies?.queue };
-  const coachQueue: JobQueue<CoachReplyJob> = config.redisUrl
+  const coachQueue: JobQueue<CoachReplyJob> = redisConnections
     ? new RedisJobQueue<CoachReplyJob>({
-        url: config.redisUrl,
+        redis: redisConnections,
         prefix: coachReplyQueuePrefix(config.redisKeyPrefix),
         ...coachQueueOptions,
       })
@@ -459,14 +469,9 @@ export async function startNode(
       await outbox.close().catch((error: unknown) => {
         logger.error({ err: error }, 'error while closing the outbox');
       });
-      const results = await Promise.allSettled([
-        redis && closeRedisClient(redis),
-        database.close(),
-      ]);
-      for (const result of results) {
-        if (result.status === 'rejected')
-          logger.error({ err: result.reason }, 'error while closing');
-      }
+      await infrastructure.close().catch((error: unknown) => {
+        logger.error({ err: error }, 'error while closing');
+      });
     })();
     return closing;
   };

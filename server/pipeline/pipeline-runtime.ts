@@ -1,10 +1,13 @@
 import { eq } from 'drizzle-orm';
+import type OpenAI from 'openai';
 import type { Logger } from 'pino';
+import type { RedisConnectionFactory } from '../../realtime/index.ts';
 import {
   type FfmpegBinaries,
   type JobQueue,
   type JobQueueOptions,
   MemoryJobQueue,
+  OpenAIImageGenerator,
   RedisJobQueue,
   type RoomEventPublisher,
   ThumbnailMaker,
@@ -17,6 +20,7 @@ import {
 } from '../../render-farm/speech/index.ts';
 import type { Billing } from '../billing/index.ts';
 import type { CoachProvider, PriceTable } from '../coach/index.ts';
+import { ConfigError } from '../config.ts';
 import { type Database, tables } from '../db/index.ts';
 import type { AssetService } from '../renders/asset-service.ts';
 import type { RenderService } from '../renders/render-service.ts';
@@ -31,8 +35,8 @@ import { PipelineStepWorker } from './pipeline-worker.ts';
 export interface PipelineRuntimeOptions {
   database: Database;
   logger: Logger;
-  /** Absent: the in-process queue (embedded mode). */
-  redisUrl?: string | undefined;
+  /** The process's Redis connections; absent: the in-process queue (embedded mode). */
+  redis?: RedisConnectionFactory | undefined;
   /** The queue lives under `<prefix>:pipeline`. Default `reelroom`. */
   redisKeyPrefix?: string | undefined;
   billing: Billing;
@@ -51,6 +55,17 @@ export interface PipelineRuntimeOptions {
   speechProvider?: SpeechProvider | undefined;
   /** A speech engine of the caller's (tests); replaces `speechProvider`. */
   speechEngine?: SpeechEngine | undefined;
+  /** TTS_VOICE: the voice of the engine `speechProvider` names (not of `offline`'s choice). */
+  speechVoice?: string | undefined;
+  /** TTS_MODEL: OpenAI's speech model. Default `tts-1`. */
+  speechModel?: string | undefined;
+  /**
+   * The OpenAI client the composition root built from OPENAI_API_KEY/OPENAI_BASE_URL. With it,
+   * `speechProvider` defaults to `openai`.
+   */
+  openai?: OpenAI | undefined;
+  /** Thumbnails get an OpenAI image as background (needs `openai`). Default false. */
+  images?: boolean | undefined;
   videoSpendLimitUsd?: number | undefined;
   dailySpendLimitUsd?: number | undefined;
   /** Run step workers on this node. Default true: every API node runs them (see README). */
@@ -70,6 +85,18 @@ export interface PipelineRuntime {
   close(): Promise<void>;
 }
 
+/**
+ * The engine TTS_PROVIDER asks for; one that is not installed (or `openai` without a client)
+ * stops start-up with one line naming the variable.
+ */
+function chooseEngineOrStop(options: Parameters<typeof chooseSpeechEngine>[0]): SpeechEngine {
+  try {
+    return chooseSpeechEngine(options);
+  } catch (error) {
+    throw new ConfigError(`Invalid configuration: TTS_PROVIDER: ${(error as Error).message}`);
+  }
+}
+
 /** The pipeline queue name under a key prefix. */
 export const pipelineQueuePrefix = (prefix = 'reelroom') => `${prefix}:pipeline`;
 
@@ -84,9 +111,9 @@ export async function startPipelineRuntime(
 ): Promise<PipelineRuntime> {
   const log = options.logger.child({ part: 'pipeline' });
   const runWorkers = options.workers ?? true;
-  const queue: JobQueue<PipelineStepJobData> = options.redisUrl
+  const queue: JobQueue<PipelineStepJobData> = options.redis
     ? new RedisJobQueue<PipelineStepJobData>({
-        url: options.redisUrl,
+        redis: options.redis,
         prefix: pipelineQueuePrefix(options.redisKeyPrefix),
         prefetch: runWorkers,
         logger: log,
@@ -106,11 +133,26 @@ export async function startPipelineRuntime(
   let worker: PipelineStepWorker | undefined;
   let speech: SpeechEngine | undefined;
   if (runWorkers) {
+    const provider = options.speechProvider ?? (options.openai ? 'openai' : 'offline');
+    const engineOf = {
+      openai: 'openai',
+      festival: 'festival',
+      flite: 'flite',
+      espeak: 'espeak-wasm',
+      offline: undefined,
+    } as const;
+    const voiceFor = engineOf[provider];
     speech =
       options.speechEngine ??
-      chooseSpeechEngine({
-        provider: options.speechProvider ?? 'offline',
-        installed: await detectSpeechEngines({ searchPath: process.env.PATH ?? '' }),
+      chooseEngineOrStop({
+        provider,
+        installed:
+          provider === 'openai' || provider === 'espeak'
+            ? { festival: null, flite: null }
+            : await detectSpeechEngines({ searchPath: process.env.PATH ?? '' }),
+        ...(options.openai ? { openai: options.openai } : {}),
+        ...(options.speechModel ? { openaiOptions: { model: options.speechModel } } : {}),
+        ...(options.speechVoice && voiceFor ? { voices: { [voiceFor]: options.speechVoice } } : {}),
       });
     worker = new PipelineStepWorker({
       queue,
@@ -132,6 +174,9 @@ export async function startPipelineRuntime(
         coach: options.coach,
         prices: options.prices,
         speech,
+        ...(options.images && options.openai
+          ? { images: new OpenAIImageGenerator({ client: options.openai }) }
+          : {}),
         ffmpeg: options.ffmpeg,
         thumbnails: new ThumbnailMaker({
           ffmpegPath: options.ffmpeg.ffmpegPath,

@@ -3,10 +3,12 @@ import { mkdir, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname } from 'node:path';
 import type * as Y from 'yjs';
-import type {
-  FfmpegBinaries,
-  ThumbnailBackground,
-  ThumbnailMaker,
+import {
+  type FfmpegBinaries,
+  type ImageGenerator,
+  type ThumbnailBackground,
+  type ThumbnailMaker,
+  thumbnailImagePrompt,
 } from '../../render-farm/index.ts';
 import {
   captionCues,
@@ -85,6 +87,8 @@ export interface StepDependencies {
   coach: CoachProvider;
   prices: PriceTable;
   speech: SpeechEngine;
+  /** OpenAI images when keyed: the thumbnail's background; absent: a frame or a gradient. */
+  images?: (ImageGenerator & { model: string; quality: string; size: string }) | undefined;
   ffmpeg: FfmpegBinaries;
   thumbnails: ThumbnailMaker;
   assets: AssetService;
@@ -112,11 +116,52 @@ export function estimateStepUsd(
     case 'voiceover': {
       if (deps.speech.id !== 'openai') return 0;
       const characters = parseScript(script).scenes.reduce((n, s) => n + s.narration.length, 0);
-      return (characters * 15) / 1_000_000;
+      return deps.prices.speechCostUsd(speechModel(deps.speech), {
+        characters,
+        durationSec: estimateNarrationSec(script),
+      }).usd;
     }
+    case 'thumbnail':
+      return deps.images
+        ? deps.prices.imageCostUsd({
+            model: deps.images.model,
+            quality: deps.images.quality,
+            size: deps.images.size,
+            images: 1,
+          })
+        : 0;
     default:
       return 0;
   }
+}
+
+function speechModel(engine: SpeechEngine): string {
+  return String(engine.settings.model ?? 'tts-1');
+}
+
+/**
+ * The engine with every call to a paid provider recorded as it returns (one cost entry per
+ * call: per sentence), so spend is on record even when a later sentence fails.
+ */
+function meteredSpeech(ctx: StepContext, deps: StepDependencies): SpeechEngine {
+  const engine = deps.speech;
+  if (engine.id !== 'openai') return engine;
+  return {
+    id: engine.id,
+    voice: engine.voice,
+    settings: engine.settings,
+    close: () => engine.close(),
+    async synthesize(request) {
+      const result = await engine.synthesize(request);
+      const model = speechModel(engine);
+      const cost = deps.prices.speechCostUsd(model, {
+        characters: request.text.length,
+        durationSec: result.durationSec,
+      });
+      await ctx.cost({ provider: 'openai', model, ...cost });
+      return result;
+    },
+  };
 }
 
 /** Seconds of narration a script is likely to take (for the voice-over charge before it runs). */
@@ -290,6 +335,7 @@ async function voiceoverStep(ctx: StepContext, deps: StepDependencies): Promise<
   const scratch = deps.scratchDir ?? tmpdir();
   await mkdir(scratch, { recursive: true });
   let done = 0;
+  const engine = meteredSpeech(ctx, deps);
   for (const scene of scenes) {
     if (scene.narration === '') {
       voices.push({ scene, durationSec: SILENT_SCENE_SECONDS, assetId: null, sentences: [] });
@@ -305,7 +351,7 @@ async function voiceoverStep(ctx: StepContext, deps: StepDependencies): Promise<
       await mkdir(dirname(outputPath), { recursive: true });
       const voice = await synthesizeVoiceOver({
         narration: scene.narration,
-        engine: deps.speech,
+        engine,
         ffmpeg: deps.ffmpeg,
         scratchDir: scratch,
         outputPath,
@@ -316,15 +362,6 @@ async function voiceoverStep(ctx: StepContext, deps: StepDependencies): Promise<
             `scene ${scene.index + 1}: sentence ${n} of ${total}`,
           ),
       });
-      if (deps.speech.id === 'openai') {
-        await ctx.cost({
-          provider: 'openai',
-          model: String(deps.speech.settings.model ?? 'tts-1'),
-          units: scene.narration.length,
-          unit: 'characters',
-          usd: (scene.narration.length * 15) / 1_000_000,
-        });
-      }
       asset = await deps.assets.recordGenerated({
         id,
         projectId: ctx.projectId,
@@ -381,9 +418,28 @@ async function thumbnailStep(ctx: StepContext, deps: StepDependencies): Promise<
   const scenes = parseScript(await deps.readScript(ctx.projectId)).scenes;
   const title = ctx.project.title || scenes[0]?.title || ctx.project.topic;
   const image = await deps.assets.latestUploadedImage(ctx.projectId);
-  const background: ThumbnailBackground = image
+  let background: ThumbnailBackground = image
     ? { type: 'image', path: deps.storage.localPath(image.path) }
     : { type: 'gradient', from: PALETTE[0]!, to: '#0b0f19' };
+  let generatedBy: string | undefined;
+  if (deps.images) {
+    // The model paints the background only; the maker scales and crops it to 1280x720 and
+    // draws the title itself (models spell text badly).
+    ctx.progress(0.05, 'generating the background image');
+    const generated = await deps.images.generate({
+      prompt: thumbnailImagePrompt(title, ctx.project.topic),
+      signal: ctx.signal,
+    });
+    await ctx.cost({
+      provider: generated.usage.provider,
+      model: generated.usage.model,
+      units: generated.usage.images,
+      unit: 'images',
+      usd: deps.prices.imageCostUsd(generated.usage),
+    });
+    background = { type: 'image', bytes: generated.bytes };
+    generatedBy = generated.usage.model;
+  }
   const id = randomUUID();
   const key = `assets/${ctx.projectId}/${id}.png`;
   const outputPath = deps.storage.localPath(key);
@@ -400,6 +456,7 @@ async function thumbnailStep(ctx: StepContext, deps: StepDependencies): Promise<
     bytes: result.bytes,
     width: result.width,
     height: result.height,
+    ...(generatedBy ? { meta: { background: generatedBy } } : {}),
   });
   return {
     artifacts: [

@@ -29,11 +29,29 @@ describe('configuration', () => {
     [{ OPENAI_BASE_URL: 'not a url' }, 'OPENAI_BASE_URL'],
     [{ JWT_SECRET: 'short' }, 'JWT_SECRET'],
     [{ COACH_PROVIDER: 'gemini' }, 'COACH_PROVIDER'],
+    [{ TTS_PROVIDER: 'polly' }, 'TTS_PROVIDER'],
+    [{ TTS_PROVIDER: 'openai' }, 'TTS_PROVIDER'],
+    [{ TTS_VOICE: 'no spaces; please' }, 'TTS_VOICE'],
   ])('names the variable of an invalid value: %j', (env, variable) => {
     expect(() => loadConfig({ DATA_DIR: tmpdir(), ...env })).toThrow(ConfigError);
     expect(() => loadConfig({ DATA_DIR: tmpdir(), ...env })).toThrow(
       new RegExp(`^Invalid configuration: ${variable}: `),
     );
+  });
+
+  it('speaks with OpenAI when keyed, else offline, unless TTS_PROVIDER says', () => {
+    const dir = tmpdir();
+    expect(loadConfig({ DATA_DIR: dir }).pipeline.speechProvider).toBe('offline');
+    const keyed = loadConfig({ DATA_DIR: dir, OPENAI_API_KEY: 'sk-x', TTS_VOICE: 'nova' });
+    expect(keyed.pipeline).toMatchObject({
+      speechProvider: 'openai',
+      speechVoice: 'nova',
+      openai: { apiKey: 'sk-x' },
+    });
+    expect(
+      loadConfig({ DATA_DIR: dir, OPENAI_API_KEY: 'sk-x', TTS_PROVIDER: 'flite' }).pipeline
+        .speechProvider,
+    ).toBe('flite');
   });
 
   it('treats an empty variable as unset', () => {
