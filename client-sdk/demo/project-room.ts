@@ -9,6 +9,7 @@ import { openProjectDocument } from '../project-document.ts';
 import type { ReelroomClient } from '../rest-client.ts';
 import { joinProject, leaveProject, type RoomSocket, sendChat } from '../rooms.ts';
 import { byId, el, messageOf } from './dom.ts';
+import { openPipelinePanel } from './pipeline-panel.ts';
 import { bindTextarea } from './text-binding.ts';
 
 export interface ProjectRoomOptions {
@@ -30,7 +31,7 @@ type ShownMessage = Pick<ChatMessageWire, 'id' | 'role' | 'content'> & {
 
 /**
  * Opens a project on the page: the live script (Yjs), who is here, the coach chat and render
- * progress (the Socket.IO room), and the invite form for owners. Returns what closes it all.
+ * progress (the Socket.IO room), the pipeline panel, and the invite form for owners. Returns what closes it all.
  */
 export async function openProjectRoom(options: ProjectRoomOptions): Promise<() => Promise<void>> {
   const { client, socket, project, role } = options;
@@ -89,6 +90,15 @@ export async function openProjectRoom(options: ProjectRoomOptions): Promise<() =
   provider.on('sync', onSync);
   provider.on('status', onStatus);
   provider.on('connection-close', onClose);
+
+  // ---- the pipeline: runs, their steps live, and what each step made
+  const pipeline = openPipelinePanel({
+    client,
+    projectId,
+    workspaceId: project.workspaceId,
+    role,
+    signal: listeners.signal,
+  });
 
   // ---- room events
   const chatLog = byId('chat-log');
@@ -155,6 +165,7 @@ export async function openProjectRoom(options: ProjectRoomOptions): Promise<() =
       item.append(el('span', { className: 'error', text: ` (${error.message})` }));
     },
     'render:progress': showRender,
+    'pipeline:progress': (event) => pipeline.onProgress(event),
     'project:deleted': (event) => {
       if (event.projectId === projectId) options.onDeleted();
     },
@@ -224,9 +235,16 @@ export async function openProjectRoom(options: ProjectRoomOptions): Promise<() =
     byId('chat-error').textContent = messageOf(error);
   }
   await joinProject(socket, projectId);
+  // After joining, so a run that ends meanwhile is either listed here or announced.
+  await pipeline.refresh();
+  // Events missed while the socket was away are read back once the SDK has joined again.
+  const onReconnect = () => setTimeout(() => void pipeline.refresh(), 500);
+  socket.io.on('reconnect', onReconnect);
+  stopListening.push(() => socket.io.off('reconnect', onReconnect));
 
   return async () => {
     listeners.abort();
+    pipeline.close();
     for (const stop of stopListening) stop();
     unbind?.();
     provider.destroy();
