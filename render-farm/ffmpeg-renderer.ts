@@ -37,6 +37,7 @@ import {
   segmentListFile,
   segmentScenes,
 } from './render-plan.ts';
+import { SegmentCache } from './segment-cache.ts';
 
 export interface FfmpegRendererOptions {
   /** FFmpeg binary. Default: `ffmpeg` on the PATH, else `@ffmpeg-installer/ffmpeg`. */
@@ -67,6 +68,12 @@ export interface FfmpegRendererOptions {
    * what the API accepts a worker renders.
    */
   memoryBudgetBytes?: number;
+  /**
+   * Where encoded scene segments are kept for re-renders ({@link SegmentCache}). Default:
+   * none (no cache). With the cache each scene is its own segment, so a re-render after one
+   * scene's edit (a pipeline re-run) encodes that scene only and joins the others from it.
+   */
+  segmentCacheDir?: string | undefined;
 }
 
 /** An image of a render, probed: each distinct asset once, however many scenes use it. */
@@ -134,6 +141,7 @@ export class FfmpegRenderer {
   private readonly preset: string;
   private readonly threads: number;
   private readonly memoryBudgetBytes: number;
+  private readonly segments: SegmentCache | undefined;
 
   constructor(options: FfmpegRendererOptions = {}) {
     const binaries = resolveFfmpegBinaries({
@@ -149,6 +157,9 @@ export class FfmpegRenderer {
     this.threads = options.threads ?? 0;
     this.memoryBudgetBytes = options.memoryBudgetBytes ?? DEFAULT_RENDER_MEMORY_BUDGET_BYTES;
     if (!(this.memoryBudgetBytes > 0)) throw new RangeError('memoryBudgetBytes must be positive');
+    this.segments = options.segmentCacheDir
+      ? new SegmentCache({ dir: options.segmentCacheDir })
+      : undefined;
     if (!(this.timeoutMs > 0)) throw new RangeError('timeoutMs must be positive');
     if (!Number.isInteger(this.threads) || this.threads < 0) {
       throw new RangeError('threads must be a non-negative integer');
@@ -276,34 +287,43 @@ export class FfmpegRenderer {
         });
       };
       const segmentNames: string[] = [];
-      for (const [k, indices] of segmentScenes(
-        scenes.length,
-        estimate.scenesPerSegment,
-      ).entries()) {
+      // With the cache, one scene per segment: an edited scene then invalidates only its own.
+      const perSegment = this.segments ? 1 : estimate.scenesPerSegment;
+      for (const [k, indices] of segmentScenes(scenes.length, perSegment).entries()) {
         const segment = buildSegmentPlan(planInput, indices);
         const name = `segment-${k}.mp4`;
         const before = encodedSec;
-        await this.run(
-          [
-            ...inputArgs(segment.inputs),
-            ...['-filter_complex', segment.filter, '-map', `[${segment.videoLabel}]`],
-            ...this.videoEncoderOptions(spec.fps),
-            ...['-an', '-f', 'mp4', name],
-          ],
-          {
-            cwd: work,
-            signal,
-            timeoutMs: remainingMs(),
-            onProcess: request.onProcess,
-            onProgress: (seconds, fps) =>
-              reportEncoding(
-                before + Math.min(seconds, segment.durationSec),
-                fps,
-                ENCODE_SHARE * VIDEO_SHARE,
-              ),
-          },
-        );
+        const args = [
+          ...inputArgs(segment.inputs),
+          ...['-filter_complex', segment.filter, '-map', `[${segment.videoLabel}]`],
+          ...this.videoEncoderOptions(spec.fps),
+          '-an',
+          '-f',
+          'mp4',
+        ];
+        const key = this.segments
+          ? await this.segments.key(args, work, [this.ffmpegPath, this.fontFile])
+          : undefined;
+        if (key && (await this.segments!.fetch(key, join(work, name)))) {
+          encodedSec += segment.durationSec;
+          reportEncoding(encodedSec, undefined, ENCODE_SHARE * VIDEO_SHARE);
+          segmentNames.push(name);
+          continue;
+        }
+        await this.run([...args, name], {
+          cwd: work,
+          signal,
+          timeoutMs: remainingMs(),
+          onProcess: request.onProcess,
+          onProgress: (seconds, fps) =>
+            reportEncoding(
+              before + Math.min(seconds, segment.durationSec),
+              fps,
+              ENCODE_SHARE * VIDEO_SHARE,
+            ),
+        });
         encodedSec += segment.durationSec;
+        if (key) await this.segments!.store(key, join(work, name));
         segmentNames.push(name);
       }
       await writeFile(join(work, SEGMENT_LIST), segmentListFile(segmentNames), 'utf8');

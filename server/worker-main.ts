@@ -30,12 +30,14 @@ try {
     ffprobePath: config.ffprobePath,
     concurrency: config.renderConcurrency,
     memoryBudgetBytes: config.renderMemoryBudgetBytes,
+    segmentCacheDir: config.segmentCacheDir,
     redisKeyPrefix: config.redisKeyPrefix,
     queueOptions: { leaseMs: config.renderLeaseMs },
     // Several heart-beats within one lease, or a healthy render would be taken over.
     heartbeatIntervalMs: Math.min(2_000, config.renderLeaseMs / 5),
     // Renders this worker ends as failed or cancelled are refunded from here.
     billing: config.billing,
+    scratchDir: config.scratchDir,
     crashPoint,
     logger,
   });
