@@ -286,45 +286,98 @@ export class FfmpegRenderer {
           ...(speed > 0 ? { etaSeconds: Math.max(0, (totalDurationSec - seconds) / speed) } : {}),
         });
       };
-      const segmentNames: string[] = [];
-      // With the cache, one scene per segment: an edited scene then invalidates only its own.
-      const perSegment = this.segments ? 1 : estimate.scenesPerSegment;
-      for (const [k, indices] of segmentScenes(scenes.length, perSegment).entries()) {
+      const encodeRun = async (indices: number[], output: string[]) => {
+        // One FFmpeg for a run of scenes; with several outputs the segment muxer cuts the
+        // encode at the scenes' first frames (forced keyframes there), one file per scene.
         const segment = buildSegmentPlan(planInput, indices);
-        const name = `segment-${k}.mp4`;
         const before = encodedSec;
-        const args = [
-          ...inputArgs(segment.inputs),
-          ...['-filter_complex', segment.filter, '-map', `[${segment.videoLabel}]`],
-          ...this.videoEncoderOptions(spec.fps),
-          '-an',
-          '-f',
-          'mp4',
-        ];
-        const key = this.segments
-          ? await this.segments.key(args, work, [this.ffmpegPath, this.fontFile])
-          : undefined;
-        if (key && (await this.segments!.fetch(key, join(work, name)))) {
-          encodedSec += segment.durationSec;
-          reportEncoding(encodedSec, undefined, ENCODE_SHARE * VIDEO_SHARE);
-          segmentNames.push(name);
-          continue;
+        const cuts = sceneStartFrames(planInput, indices).slice(1);
+        const split =
+          output.length > 1
+            ? [
+                ...['-force_key_frames', `expr:${cuts.map((n) => `eq(n,${n})`).join('+')}`],
+                ...['-f', 'segment', '-segment_format', 'mp4', '-reset_timestamps', '1'],
+                ...['-segment_frames', cuts.join(','), `run-${output[0]}-%03d.mp4`],
+              ]
+            : ['-f', 'mp4', output[0]!];
+        await this.run(
+          [
+            ...inputArgs(segment.inputs),
+            ...['-filter_complex', segment.filter, '-map', `[${segment.videoLabel}]`],
+            ...this.videoEncoderOptions(spec.fps),
+            '-an',
+            ...split,
+          ],
+          {
+            cwd: work,
+            signal,
+            timeoutMs: remainingMs(),
+            onProcess: request.onProcess,
+            onProgress: (seconds, fps) =>
+              reportEncoding(
+                before + Math.min(seconds, segment.durationSec),
+                fps,
+                ENCODE_SHARE * VIDEO_SHARE,
+              ),
+          },
+        );
+        if (output.length > 1) {
+          for (const [j, name] of output.entries()) {
+            await rename(
+              join(work, `run-${output[0]}-${String(j).padStart(3, '0')}.mp4`),
+              join(work, name),
+            );
+          }
         }
-        await this.run([...args, name], {
-          cwd: work,
-          signal,
-          timeoutMs: remainingMs(),
-          onProcess: request.onProcess,
-          onProgress: (seconds, fps) =>
-            reportEncoding(
-              before + Math.min(seconds, segment.durationSec),
-              fps,
-              ENCODE_SHARE * VIDEO_SHARE,
-            ),
-        });
         encodedSec += segment.durationSec;
-        if (key) await this.segments!.store(key, join(work, name));
-        segmentNames.push(name);
+      };
+
+      const segmentNames: string[] = [];
+      if (!this.segments) {
+        // The video in passes of as many scenes as the memory budget allows.
+        for (const [k, indices] of segmentScenes(
+          scenes.length,
+          estimate.scenesPerSegment,
+        ).entries()) {
+          const name = `segment-${k}.mp4`;
+          await encodeRun(indices, [name]);
+          segmentNames.push(name);
+        }
+      } else {
+        // One segment per scene, so an edited scene invalidates only its own. Each scene's
+        // key is that of the scene encoded alone; runs of consecutive scenes not in the cache
+        // are encoded together (one FFmpeg start, not one per scene) and kept one by one.
+        const cache = this.segments;
+        const keys: string[] = [];
+        const missing: number[] = [];
+        for (let i = 0; i < scenes.length; i += 1) {
+          const name = `segment-${i}.mp4`;
+          segmentNames.push(name);
+          const alone = buildSegmentPlan(planInput, [i]);
+          const key = await cache.key(
+            [
+              ...inputArgs(alone.inputs),
+              ...['-filter_complex', alone.filter],
+              ...this.videoEncoderOptions(spec.fps),
+            ],
+            work,
+            [this.ffmpegPath, this.fontFile],
+          );
+          keys.push(key);
+          if (await cache.fetch(key, join(work, name))) {
+            encodedSec += alone.durationSec;
+            reportEncoding(encodedSec, undefined, ENCODE_SHARE * VIDEO_SHARE);
+          } else {
+            missing.push(i);
+          }
+        }
+        for (const run of consecutiveRuns(missing, estimate.scenesPerSegment)) {
+          await encodeRun(
+            run,
+            run.map((i) => segmentNames[i]!),
+          );
+          for (const i of run) await cache.store(keys[i]!, join(work, segmentNames[i]!));
+        }
       }
       await writeFile(join(work, SEGMENT_LIST), segmentListFile(segmentNames), 'utf8');
       const mux = buildMuxPlan(planInput, SEGMENT_LIST);
@@ -639,4 +692,29 @@ function tail(text: string): string {
     .filter((line) => line && !line.startsWith('frame=') && !line.startsWith('size='))
     .slice(-STDERR_TAIL_LINES)
     .join(' | ');
+}
+
+/** Frame numbers, counted from the first of `indices`, at which each of those scenes starts. */
+function sceneStartFrames(
+  input: Parameters<typeof buildSegmentPlan>[0],
+  indices: number[],
+): number[] {
+  const starts: number[] = [];
+  let frames = 0;
+  for (const i of indices) {
+    starts.push(frames);
+    frames += Math.round(buildSegmentPlan(input, [i]).durationSec * input.spec.fps);
+  }
+  return starts;
+}
+
+/** Splits sorted indices into runs of consecutive ones, each at most `longest` long. */
+function consecutiveRuns(indices: number[], longest: number): number[][] {
+  const runs: number[][] = [];
+  for (const i of indices) {
+    const last = runs.at(-1);
+    if (last && last.at(-1) === i - 1 && last.length < longest) last.push(i);
+    else runs.push([i]);
+  }
+  return runs;
 }
