@@ -1,4 +1,10 @@
-export type { AssetResolver, ResolvedAsset } from './asset-resolver.ts';
+export type {
+  AssetLocator,
+  AssetResolver,
+  RenderFiles,
+  ResolvedAsset,
+  StoredAsset,
+} from './asset-resolver.ts';
 export {
   errorMessage,
   isUnrecoverable,

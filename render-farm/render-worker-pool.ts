@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
 import type { FinalJobStatus, JobStatus } from '../shared/job-status.ts';
 import type { RenderProgressEvent } from '../shared/socket-events.ts';
-import type { AssetResolver } from './asset-resolver.ts';
+import type { AssetLocator, AssetResolver, RenderFiles, ResolvedAsset } from './asset-resolver.ts';
 import { errorMessage, isUnrecoverable } from './errors.ts';
 import type { RenderProgress, RenderRequest, RenderResult } from './ffmpeg-renderer.ts';
 import type { JobLease, JobQueue } from './job-queue.ts';
@@ -28,9 +29,18 @@ export interface RenderWorkerPoolOptions {
   queue: JobQueue<RenderJobData>;
   store: RenderJobStore;
   renderer: Renderer;
-  assets: AssetResolver;
-  /** Root of the storage the outputs go to (keys from {@link renderOutputKeys}). */
-  storageDir: string;
+  /** Where a job's input assets are stored. */
+  assets: AssetLocator;
+  /**
+   * The file storage: inputs are downloaded from it, finished outputs uploaded to it (keys from
+   * {@link renderOutputKeys}), the thumbnail before the video.
+   */
+  files: RenderFiles;
+  /**
+   * This worker's own directory for a job's inputs and outputs while it renders (one
+   * subdirectory per job, removed when the job ends). Default: the OS temporary directory.
+   */
+  scratchDir?: string;
   /** Where progress goes. Default: nowhere (status still lands in the store). */
   publisher?: RoomEventPublisher;
   /** Jobs rendered at once (RENDER_CONCURRENCY). Default 1: FFmpeg uses several cores itself. */
@@ -94,7 +104,10 @@ const stderrLogger: WorkerLogger = {
  */
 export class RenderWorkerPool extends EventEmitter<PoolEvents> {
   readonly consumer: string;
-  private readonly options: Required<Omit<RenderWorkerPoolOptions, 'publisher' | 'consumer'>> & {
+  private readonly options: Required<
+    Omit<RenderWorkerPoolOptions, 'publisher' | 'consumer' | 'scratchDir'>
+  > & {
+    scratchDir: string;
     publisher: RoomEventPublisher | undefined;
   };
   private readonly running = new Map<string, Running>();
@@ -105,7 +118,7 @@ export class RenderWorkerPool extends EventEmitter<PoolEvents> {
 
   constructor(options: RenderWorkerPoolOptions) {
     super();
-    for (const key of ['queue', 'store', 'renderer', 'assets', 'storageDir'] as const) {
+    for (const key of ['queue', 'store', 'renderer', 'assets', 'files'] as const) {
       if (!options[key]) throw new TypeError(`RenderWorkerPool: ${key} is required`);
     }
     this.options = {
@@ -114,6 +127,7 @@ export class RenderWorkerPool extends EventEmitter<PoolEvents> {
       progressIntervalMs: 250,
       storeProgressIntervalMs: 1_000,
       pollMs: 1_000,
+      scratchDir: tmpdir(),
       logger: stderrLogger,
       crashPoint: (_name: string) => {},
       ...Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)),
@@ -265,18 +279,32 @@ export class RenderWorkerPool extends EventEmitter<PoolEvents> {
     }, this.options.storeProgressIntervalMs);
 
     const keys = renderOutputKeys(projectId, renderId);
+    let scratch: string | undefined;
     try {
+      await mkdir(this.options.scratchDir, { recursive: true });
+      scratch = await mkdtemp(join(this.options.scratchDir, `reelroom-job-${renderId}-`));
+      const videoPath = join(scratch, 'output.mp4');
+      const thumbnailPath = join(scratch, 'thumbnail.png');
       const result = await this.options.renderer.render({
         spec,
         projectId,
-        assets: this.options.assets,
-        videoPath: join(this.options.storageDir, keys.videoKey),
-        thumbnailPath: join(this.options.storageDir, keys.thumbnailKey),
+        assets: this.scratchAssets(join(scratch, 'inputs')),
+        videoPath,
+        thumbnailPath,
         signal: controller.signal,
         onProgress: (progress) => {
           latest = progress;
         },
       });
+      // Outputs go up only once FFmpeg is done with them; the thumbnail first, so a video under
+      // its key always has its thumbnail. A taken-over job uploads nothing.
+      if (controller.signal.aborted) throw controller.signal.reason;
+      const { files } = this.options;
+      await files.upload(keys.thumbnailKey, thumbnailPath, {
+        contentType: 'image/png',
+        move: true,
+      });
+      await files.upload(keys.videoKey, videoPath, { contentType: 'video/mp4', move: true });
       stopTimers();
       const output = { ...keys, durationSec: result.durationSec, bytes: result.bytes };
       this.options.crashPoint('render.worker.before-verdict');
@@ -311,6 +339,11 @@ export class RenderWorkerPool extends EventEmitter<PoolEvents> {
       }
     } finally {
       stopTimers();
+      if (scratch) {
+        await rm(scratch, { recursive: true, force: true }).catch((error: unknown) =>
+          logger.warn({ err: errorMessage(error), renderId }, 'scratch directory not removed'),
+        );
+      }
     }
 
     function stopTimers() {
@@ -319,6 +352,29 @@ export class RenderWorkerPool extends EventEmitter<PoolEvents> {
       clearInterval(storeTimer);
       lease.signal.removeEventListener('abort', onCancel);
     }
+  }
+
+  /** The job's inputs, each downloaded once into `directory` when the renderer asks for it. */
+  private scratchAssets(directory: string): AssetResolver {
+    const { assets, files } = this.options;
+    const copies = new Map<string, Promise<ResolvedAsset | null>>();
+    const download = async (projectId: string, assetId: string) => {
+      const stored = await assets.locate(projectId, assetId);
+      if (!stored) return null;
+      const path = join(directory, `${copies.size}-${basename(stored.key)}`);
+      await files.localCopy(stored.key, path);
+      return { id: stored.id, kind: stored.kind, path };
+    };
+    return {
+      resolve(projectId, assetId) {
+        let copy = copies.get(assetId);
+        if (!copy) {
+          copy = download(projectId, assetId);
+          copies.set(assetId, copy);
+        }
+        return copy;
+      },
+    };
   }
 
   private async failed(

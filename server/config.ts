@@ -47,6 +47,23 @@ const environmentSchema = z.object({
     .regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1-64 letters, digits or _.:-')
     .default('reelroom'),
   STORAGE_DIR: optionalPath,
+  /** `s3://bucket/prefix`: S3-compatible object storage instead of STORAGE_DIR. */
+  STORAGE_URL: z
+    .string()
+    .regex(
+      /^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/[A-Za-z0-9_./-]*)?$/,
+      'must be s3://bucket or s3://bucket/prefix',
+    )
+    .optional(),
+  /** S3 API endpoint for MinIO, R2 and other S3-compatible services; absent: AWS. */
+  S3_ENDPOINT: optionalUrl,
+  /** The endpoint browsers reach, for presigned URLs; absent: S3_ENDPOINT. */
+  S3_PUBLIC_ENDPOINT: optionalUrl,
+  S3_REGION: z.string().min(1).default('us-east-1'),
+  /** `endpoint/bucket/key` addressing (MinIO). */
+  S3_FORCE_PATH_STYLE: z.stringbool().default(false),
+  /** A worker's own directory for render inputs, work files and outputs; default the OS tmp. */
+  SCRATCH_DIR: optionalPath,
   JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Trust X-Forwarded-For for the client address (only behind a proxy you run). */
@@ -105,6 +122,11 @@ const environmentSchema = z.object({
   RENDER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(1),
   /** Memory one render may need, in MiB (its estimate); a spec over it is refused with a 400. */
   RENDER_MEMORY_BUDGET_MIB: z.coerce.number().int().min(64).max(65_536).default(512),
+  /**
+   * Where a render worker keeps encoded scenes for re-renders. Absent: `DATA_DIR/cache/segments`
+   * in embedded mode, no cache for `npm run start:worker`.
+   */
+  RENDER_SEGMENT_CACHE_DIR: optionalPath,
   /** Seconds a SIGTERM waits for in-flight requests before closing anyway. */
   SHUTDOWN_GRACE_SECONDS: z.coerce.number().min(0).max(600).default(10),
   /**
@@ -140,6 +162,17 @@ export interface Config {
   host: string;
   dataDir: string;
   storageDir: string;
+  /** STORAGE_URL (`s3://bucket/prefix`); absent: the local STORAGE_DIR. */
+  storageUrl: string | undefined;
+  /** S3_ENDPOINT, S3_REGION, S3_FORCE_PATH_STYLE (used with an s3:// STORAGE_URL). */
+  s3: {
+    endpoint: string | undefined;
+    publicEndpoint: string | undefined;
+    region: string;
+    forcePathStyle: boolean;
+  };
+  /** SCRATCH_DIR of render workers; absent: the OS temporary directory. */
+  scratchDir: string | undefined;
   /** Absent: embedded PGlite under `dataDir/pglite`. */
   databaseUrl: string | undefined;
   /** Absent: in-process queue and adapters. */
@@ -181,6 +214,8 @@ export interface Config {
   ffmpegPath: string | undefined;
   ffprobePath: string | undefined;
   renderConcurrency: number;
+  /** RENDER_SEGMENT_CACHE_DIR. */
+  segmentCacheDir: string | undefined;
   /** RENDER_MEMORY_BUDGET_MIB in bytes. */
   renderMemoryBudgetBytes: number;
   shutdownGraceMs: number;
@@ -250,6 +285,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     host: e.HOST,
     dataDir,
     storageDir: path.resolve(e.STORAGE_DIR ?? path.join(dataDir, 'storage')),
+    storageUrl: e.STORAGE_URL,
+    s3: {
+      endpoint: e.S3_ENDPOINT,
+      publicEndpoint: e.S3_PUBLIC_ENDPOINT,
+      region: e.S3_REGION,
+      forcePathStyle: e.S3_FORCE_PATH_STYLE,
+    },
+    scratchDir: e.SCRATCH_DIR ? path.resolve(e.SCRATCH_DIR) : undefined,
     databaseUrl: e.DATABASE_URL,
     redisUrl: e.REDIS_URL,
     redisKeyPrefix: e.REDIS_KEY_PREFIX,
@@ -302,6 +345,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     }),
     renderConcurrency: e.RENDER_CONCURRENCY,
     renderMemoryBudgetBytes: e.RENDER_MEMORY_BUDGET_MIB * 1024 * 1024,
+    segmentCacheDir: e.RENDER_SEGMENT_CACHE_DIR
+      ? path.resolve(e.RENDER_SEGMENT_CACHE_DIR)
+      : undefined,
     shutdownGraceMs: e.SHUTDOWN_GRACE_SECONDS * 1000,
     jobDeadlineMs: e.JOB_DEADLINE_HOURS * 3600_000,
     reconcileIntervalMs: e.RECONCILE_INTERVAL_SECONDS * 1000,

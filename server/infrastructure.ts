@@ -2,12 +2,16 @@ import type { Logger } from 'pino';
 import { openRedisConnections, type RedisConnections } from '../realtime/index.ts';
 import type { Config } from './config.ts';
 import { type Database, openDatabase } from './db/index.ts';
-import { LocalFileStorage } from './storage/index.ts';
+import { type FileStorage, LocalFileStorage, parseS3Url, S3FileStorage } from './storage/index.ts';
 
 /** What opening the infrastructure needs from the configuration. */
 export type InfrastructureConfig = Pick<Config, 'dataDir' | 'databaseUrl' | 'redisUrl'> & {
   /** STORAGE_DIR; default `dataDir/storage`. */
   storageDir?: string | undefined;
+  /** STORAGE_URL (`s3://bucket/prefix`): object storage instead of the directory. */
+  storageUrl?: string | undefined;
+  /** S3_ENDPOINT, S3_REGION, S3_FORCE_PATH_STYLE. */
+  s3?: Partial<Config['s3']> | undefined;
 };
 
 /** Parts a caller opened already, and tuning of what is opened here. */
@@ -28,7 +32,8 @@ export interface Infrastructure {
   database: Database;
   /** The shared Redis client and the factory of dedicated connections; absent without Redis. */
   redis: RedisConnections | undefined;
-  storage: LocalFileStorage;
+  /** S3 with STORAGE_URL, else the STORAGE_DIR directory. */
+  storage: FileStorage;
   /**
    * Closes Redis and the database (a handed-in database too: the process is done with it).
    * Each is closed even when another fails; the first failure is rethrown. Safe to call twice.
@@ -69,7 +74,7 @@ export async function openInfrastructure(
     if (!parts.database) await database.close().catch(() => undefined);
     throw error;
   }
-  const storage = new LocalFileStorage({ root: config.storageDir ?? `${config.dataDir}/storage` });
+  const storage = openStorage(config);
 
   let closing: Promise<void> | undefined;
   return {
@@ -78,11 +83,33 @@ export async function openInfrastructure(
     storage,
     close() {
       closing ??= (async () => {
-        const results = await Promise.allSettled([redis?.close(), database.close()]);
+        const results = await Promise.allSettled([
+          redis?.close(),
+          database.close(),
+          storage.close(),
+        ]);
         const failed = results.find((result) => result.status === 'rejected');
         if (failed) throw failed.reason;
       })();
       return closing;
     },
   };
+}
+
+/** The file storage the configuration names: S3 for an `s3://` STORAGE_URL, else the directory. */
+export function openStorage(
+  config: Pick<InfrastructureConfig, 'dataDir' | 'storageDir' | 'storageUrl' | 's3'>,
+): FileStorage {
+  if (!config.storageUrl) {
+    return new LocalFileStorage({ root: config.storageDir ?? `${config.dataDir}/storage` });
+  }
+  const { bucket, prefix } = parseS3Url(config.storageUrl);
+  return new S3FileStorage({
+    bucket,
+    prefix,
+    endpoint: config.s3?.endpoint,
+    publicEndpoint: config.s3?.publicEndpoint,
+    region: config.s3?.region,
+    forcePathStyle: config.s3?.forcePathStyle,
+  });
 }

@@ -1,5 +1,6 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 import { createAdaptorServer } from '@hono/node-server';
 import OpenAI from 'openai';
 import type { Logger } from 'pino';
@@ -48,6 +49,7 @@ import { refuseWhileRendering, removeProjectFiles } from './renders/project-clea
 import { RenderLinks } from './renders/render-links.ts';
 import { startRenderRuntime } from './renders/render-runtime.ts';
 import type { Services } from './services.ts';
+import { orphanSweepPass } from './storage/index.ts';
 import { MemberLimiter, type MemberLimits } from './workspaces/member-limiter.ts';
 import { WorkspaceService } from './workspaces/workspace-service.ts';
 
@@ -93,6 +95,11 @@ export type RuntimeConfig = Pick<
   billing?: BillingSettings;
   /** STORAGE_DIR; default `dataDir/storage`. */
   storageDir?: string | undefined;
+  /** STORAGE_URL (`s3://bucket/prefix`) and S3_*: object storage instead of STORAGE_DIR. */
+  storageUrl?: string | undefined;
+  s3?: Partial<Config['s3']> | undefined;
+  /** Stored files no row refers to are removed once this old. Default 1 h (tests: shorter). */
+  storageSweepGraceMs?: number | undefined;
   ffmpegPath?: string | undefined;
   ffprobePath?: string | undefined;
   /** The coach's provider, models and limits (COACH_*, OPENAI_*, ANTHROPIC_*); absent: offline coach, default limits. */
@@ -103,6 +110,8 @@ export type RuntimeConfig = Pick<
   renderConcurrency?: number | undefined;
   /** RENDER_MEMORY_BUDGET_MIB in bytes: submit refuses specs estimated above it. Default 512 MiB. */
   renderMemoryBudgetBytes?: number | undefined;
+  /** RENDER_SEGMENT_CACHE_DIR; default `dataDir/cache/segments`. */
+  segmentCacheDir?: string | undefined;
   /**
    * Run render workers in this process. Default: in embedded mode only (no REDIS_URL); with
    * Redis, `npm run start:worker` processes render.
@@ -236,6 +245,9 @@ export async function startNode(
     workers: config.renderWorkers,
     concurrency: config.renderConcurrency,
     memoryBudgetBytes: config.renderMemoryBudgetBytes,
+    // Embedded mode keeps encoded scenes under DATA_DIR, so a pipeline re-run after one
+    // scene's edit encodes that scene only.
+    segmentCacheDir: config.segmentCacheDir ?? path.join(config.dataDir, 'cache', 'segments'),
     publisher: realtime.emitter,
     charges: billing.renderCharges,
     onCommitted: () => outbox.kick(),
@@ -326,6 +338,14 @@ export async function startNode(
         ...(config.reconcileGraceMs !== undefined ? { graceMs: config.reconcileGraceMs } : {}),
       }),
       pipelineRuntime.reconcilePass,
+      // Files of uploads and renders that died half-way, once no row refers to them.
+      orphanSweepPass({
+        db: database.db,
+        storage: renderRuntime.storage,
+        ...(config.storageSweepGraceMs !== undefined
+          ? { graceMs: config.storageSweepGraceMs }
+          : {}),
+      }),
     ],
     ...(config.reconcileIntervalMs ? { intervalMs: config.reconcileIntervalMs } : {}),
     onRepair: ({ kind, action }) => metrics.reconcilerRepairs.inc({ kind, action }),

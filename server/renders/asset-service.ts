@@ -1,4 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { and, desc, eq, inArray, isNull } from 'drizzle-orm';
 import { fileTypeFromBuffer } from 'file-type';
 import { bytesPerPixel, probeMedia } from '../../render-farm/index.ts';
@@ -103,11 +106,9 @@ export class AssetService {
 
     const id = randomUUID();
     const key = `assets/${projectId}/${id}.${EXTENSIONS[mediaType]}`;
-    await this.storage.write(key, bytes);
+    await this.storage.write(key, bytes, { contentType: mediaType });
     try {
-      const media = await probeMedia(this.ffprobePath, this.storage.localPath(key)).catch(
-        () => null,
-      );
+      const media = await this.probeBytes(bytes, EXTENSIONS[mediaType]);
       if (kind === 'image') {
         if (!media?.width || !media.height)
           throw badRequest(`file: the ${mediaType} image cannot be decoded`);
@@ -144,6 +145,21 @@ export class AssetService {
     } catch (error) {
       await this.storage.remove(key);
       throw error;
+    }
+  }
+
+  /**
+   * FFprobe on the upload, from a copy in the OS temporary directory: the storage may be a
+   * bucket, and FFprobe reads files. Null when it cannot be decoded.
+   */
+  private async probeBytes(bytes: Uint8Array, extension: string) {
+    const directory = await mkdtemp(join(tmpdir(), 'reelroom-probe-'));
+    try {
+      const path = join(directory, `upload.${extension}`);
+      await writeFile(path, bytes);
+      return await probeMedia(this.ffprobePath, path).catch(() => null);
+    } finally {
+      await rm(directory, { recursive: true, force: true });
     }
   }
 

@@ -13,7 +13,7 @@ import {
   resolveFfmpegBinaries,
 } from '../../render-farm/index.ts';
 import type { Database } from '../db/index.ts';
-import type { LocalFileStorage } from '../storage/index.ts';
+import type { FileStorage } from '../storage/index.ts';
 import { AssetService } from './asset-service.ts';
 import { DbAssetResolver } from './db-asset-resolver.ts';
 import type { RenderCharges } from './render-charges.ts';
@@ -22,8 +22,8 @@ import { RenderService } from './render-service.ts';
 export interface RenderRuntimeOptions {
   database: Database;
   logger: Logger;
-  /** The process's file storage (STORAGE_DIR). */
-  storage: LocalFileStorage;
+  /** The process's file storage (STORAGE_DIR or STORAGE_URL). */
+  storage: FileStorage;
   /** The process's Redis connections; absent: the in-process queue (embedded mode). */
   redis?: RedisConnectionFactory | undefined;
   /** REDIS_KEY_PREFIX; the queue lives under `<prefix>:renders`. Default `reelroom`. */
@@ -47,6 +47,8 @@ export interface RenderRuntimeOptions {
   queueOptions?: JobQueueOptions | undefined;
   /** After a submit committed its outbox entry: the node's outbox dispatcher `kick()`. */
   onCommitted?: (() => void) | undefined;
+  /** Encoded scene segments kept for re-renders (RENDER_SEGMENT_CACHE_DIR); absent: no cache. */
+  segmentCacheDir?: string | undefined;
   /** The fault suite's crash points at the workers' transitions (server/crash-points.ts). */
   crashPoint?: ((name: string) => void) | undefined;
 }
@@ -54,7 +56,7 @@ export interface RenderRuntimeOptions {
 export interface RenderRuntime {
   renders: RenderService;
   assets: AssetService;
-  storage: LocalFileStorage;
+  storage: FileStorage;
   queue: JobQueue<RenderJobData>;
   /** The in-process workers, when this node runs them. */
   pool: RenderWorkerPool | undefined;
@@ -104,13 +106,14 @@ export async function startRenderRuntime(options: RenderRuntimeOptions): Promise
     const renderer = new FfmpegRenderer({
       ...binaries,
       ...(options.memoryBudgetBytes ? { memoryBudgetBytes: options.memoryBudgetBytes } : {}),
+      segmentCacheDir: options.segmentCacheDir,
     });
     pool = new RenderWorkerPool({
       queue,
       store: renders.store,
       renderer,
-      assets: new DbAssetResolver({ db: database.db, storageDir: storage.root }),
-      storageDir: storage.root,
+      assets: new DbAssetResolver({ db: database.db }),
+      files: storage,
       concurrency: options.concurrency ?? 1,
       logger: log,
       ...(options.crashPoint ? { crashPoint: options.crashPoint } : {}),

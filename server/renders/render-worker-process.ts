@@ -31,6 +31,8 @@ export interface RenderWorkerProcessOptions {
    * transaction of that final state. Absent: renders are free (no refunds).
    */
   billing?: BillingSettings | undefined;
+  /** Encoded scene segments kept for re-renders (RENDER_SEGMENT_CACHE_DIR); absent: no cache. */
+  segmentCacheDir?: string | undefined;
   /** The fault suite's crash points (server/crash-points.ts). Default: none. */
   crashPoint?: ((name: string) => void) | undefined;
   queueOptions?: JobQueueOptions;
@@ -38,6 +40,11 @@ export interface RenderWorkerProcessOptions {
   heartbeatIntervalMs?: number;
   /** Wall-clock limit of one render. Default: the renderer's. */
   renderTimeoutMs?: number;
+  /**
+   * SCRATCH_DIR: this worker's own directory for the inputs, FFmpeg's work files and the outputs
+   * of the jobs it renders. Default: the OS temporary directory.
+   */
+  scratchDir?: string | undefined;
 }
 
 export interface RenderWorkerProcess {
@@ -66,7 +73,6 @@ export async function startRenderWorkerProcess(
 ): Promise<RenderWorkerProcess> {
   const { database, redis, storage } = infrastructure;
   if (!redis) throw new Error('startRenderWorkerProcess: a standalone worker needs Redis');
-  const storageDir = storage.root;
   const queue = new RedisJobQueue<RenderJobData>({
     redis,
     prefix: renderQueuePrefix(options.redisKeyPrefix),
@@ -84,6 +90,8 @@ export async function startRenderWorkerProcess(
     ...(options.ffprobePath ? { ffprobePath: options.ffprobePath } : {}),
     ...(options.renderTimeoutMs ? { timeoutMs: options.renderTimeoutMs } : {}),
     ...(options.memoryBudgetBytes ? { memoryBudgetBytes: options.memoryBudgetBytes } : {}),
+    ...(options.scratchDir ? { workDir: options.scratchDir } : {}),
+    segmentCacheDir: options.segmentCacheDir,
   });
   const pool = new RenderWorkerPool({
     queue,
@@ -91,10 +99,11 @@ export async function startRenderWorkerProcess(
       db: database.db,
       charges: options.billing ? workerRenderCharges(database.db, options.billing) : undefined,
     }),
-    assets: new DbAssetResolver({ db: database.db, storageDir }),
+    assets: new DbAssetResolver({ db: database.db }),
+    files: storage,
+    ...(options.scratchDir ? { scratchDir: options.scratchDir } : {}),
     renderer,
     publisher,
-    storageDir,
     concurrency: options.concurrency,
     logger: options.logger,
     ...(options.heartbeatIntervalMs ? { heartbeatIntervalMs: options.heartbeatIntervalMs } : {}),

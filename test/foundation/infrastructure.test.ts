@@ -4,6 +4,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openInfrastructure } from '../../server/infrastructure.ts';
 import { createLogger } from '../../server/logger.ts';
+import type { LocalFileStorage } from '../../server/storage/index.ts';
 import { openTestPglite } from '../support/databases.ts';
 import { TEST_REDIS_URL } from '../support/services.ts';
 
@@ -17,7 +18,7 @@ describe('openInfrastructure', () => {
       { database },
     );
     expect(infrastructure.database).toBe(database);
-    expect(infrastructure.storage.root).toBe(`${dataDir}/storage`);
+    expect((infrastructure.storage as LocalFileStorage).root).toBe(`${dataDir}/storage`);
     const redis = infrastructure.redis!;
     expect(await redis.shared.ping()).toBe('PONG');
     const dedicated = redis.dedicated('test dedicated', { failFast: false });

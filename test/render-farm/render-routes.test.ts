@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { io, type Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { LocalFileStorage } from '../../server/storage/index.ts';
 import type { RenderWire } from '../../shared/render-spec.ts';
 import type { RenderProgressEvent } from '../../shared/socket-events.ts';
 import { startTestNode, type TestNode } from '../support/test-node.ts';
@@ -502,8 +503,8 @@ describe('deleting a project', () => {
     );
     await waitForStatus(finished.id, owner, 'completed');
     const projectFiles = [
-      storage.localPath(`assets/${projectId}`),
-      storage.localPath(`renders/${projectId}`),
+      (storage as LocalFileStorage).localPath(`assets/${projectId}`),
+      (storage as LocalFileStorage).localPath(`renders/${projectId}`),
     ];
     for (const path of projectFiles) expect((await readdir(path)).length).toBeGreaterThan(0);
 
@@ -519,7 +520,9 @@ describe('deleting a project', () => {
       for (const path of projectFiles) await expect(stat(path)).rejects.toThrow(/ENOENT/);
     });
     // Another project's files are left alone.
-    expect((await readdir(storage.localPath(`assets/${other.projectId}`))).length).toBe(1);
+    expect(
+      (await readdir((storage as LocalFileStorage).localPath(`assets/${other.projectId}`))).length,
+    ).toBe(1);
   });
 });
 

@@ -13,6 +13,7 @@ import {
   type RoomEventPublisher,
 } from '../../render-farm/index.ts';
 import { DbAssetResolver } from '../../server/renders/index.ts';
+import { LocalFileStorage } from '../../server/storage/index.ts';
 import type { RenderSpecInput } from '../../shared/render-spec.ts';
 import { renderSpecSchema } from '../../shared/render-spec.ts';
 import type {
@@ -57,9 +58,9 @@ async function setup(queueOptions: JobQueueOptions = {}) {
     queue,
     store: service.store,
     renderer: new FfmpegRenderer({ threads: 1 }),
-    assets: new DbAssetResolver({ db: database.db, storageDir }),
+    assets: new DbAssetResolver({ db: database.db }),
+    files: new LocalFileStorage({ root: storageDir }),
     publisher,
-    storageDir,
     concurrency: 1,
     pollMs: 200,
     logger: { info() {}, warn() {}, error: (details, message) => console.error(message, details) },

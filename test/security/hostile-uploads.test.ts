@@ -5,6 +5,7 @@ import { crc32 } from 'node:zlib';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tables } from '../../server/db/index.ts';
+import type { LocalFileStorage } from '../../server/storage/index.ts';
 import type { Session } from '../../shared/accounts.ts';
 import { startTestNode, type TestNode } from '../support/test-node.ts';
 import { api, json, smallPng } from './support/route-table.ts';
@@ -79,7 +80,9 @@ async function stored() {
     .where(eq(tables.assets.projectId, projectId));
   return {
     rows: rows.length,
-    files: (await allFiles(path.dirname(node.services.storage.localPath('assets')))).length,
+    files: (
+      await allFiles(path.dirname((node.services.storage as LocalFileStorage).localPath('assets')))
+    ).length,
   };
 }
 
@@ -148,7 +151,7 @@ describe('security: hostile uploads', () => {
     await node.database.db.delete(tables.assets).where(eq(tables.assets.id, asset.id));
     // The control's file goes too, so the counts below start from nothing of this project.
     const { rm } = await import('node:fs/promises');
-    await rm(node.services.storage.localPath(`assets/${projectId}`), {
+    await rm((node.services.storage as LocalFileStorage).localPath(`assets/${projectId}`), {
       recursive: true,
       force: true,
     });

@@ -7,6 +7,7 @@ import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tables } from '../../server/db/index.ts';
 import { createApp } from '../../server/http/app.ts';
+import type { LocalFileStorage } from '../../server/storage/index.ts';
 import type { Session } from '../../shared/accounts.ts';
 import { signEvent, stripeEvent } from '../billing/support/fake-stripe.ts';
 import { makeImage } from '../render-farm/media.ts';
@@ -53,9 +54,9 @@ async function storedAssets() {
     .select()
     .from(tables.assets)
     .where(eq(tables.assets.projectId, projectId));
-  const files = await readdir(node.services.storage.localPath(`assets/${projectId}`)).catch(
-    () => [],
-  );
+  const files = await readdir(
+    (node.services.storage as LocalFileStorage).localPath(`assets/${projectId}`),
+  ).catch(() => []);
   return { rows: rows.length, files: files.length };
 }
 

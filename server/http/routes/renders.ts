@@ -162,6 +162,30 @@ async function renderForFile(
   return render;
 }
 
+/**
+ * With object storage, a request through a signed link is sent (302) to a presigned URL of the
+ * bucket that expires when the link does: the bytes, ranges included, then come from the bucket
+ * instead of through this node. The link was checked before (another file, a changed signature
+ * and an expired link are refused here, as with the local directory). Null: serve it here.
+ */
+async function presignedRedirect(
+  c: Context<AppEnv>,
+  key: string,
+  link: { expires?: number | undefined },
+  options: { contentType: string; fileName?: string },
+): Promise<Response | null> {
+  if (c.var.userId !== undefined || link.expires === undefined) return null;
+  const url = await c.var.services.storage.signedUrl(key, {
+    expiresAt: new Date(link.expires * 1000),
+    ...options,
+  });
+  if (!url) return null;
+  return new Response(null, {
+    status: 302,
+    headers: { Location: url, 'Cache-Control': 'private, no-store' },
+  });
+}
+
 function completedKey(key: string | null, status: string): string {
   if (status !== 'completed' || !key) {
     throw conflict('render_not_ready', `The render is ${status}, not completed`);
@@ -212,6 +236,11 @@ export const renderRoutes = createRouter()
   .openapi(output, async (c) => {
     const render = await renderForFile(c, c.req.valid('param').id, 'output', c.req.valid('query'));
     const key = completedKey(render.videoKey, render.status);
+    const redirect = await presignedRedirect(c, key, c.req.valid('query'), {
+      contentType: 'video/mp4',
+      fileName: `render-${render.id}.mp4`,
+    });
+    if (redirect) return redirect as never;
     return (await fileResponse(c.var.services.storage, key, {
       contentType: 'video/mp4',
       range: c.req.header('range'),
@@ -227,6 +256,10 @@ export const renderRoutes = createRouter()
       c.req.valid('query'),
     );
     const key = completedKey(render.thumbnailKey, render.status);
+    const redirect = await presignedRedirect(c, key, c.req.valid('query'), {
+      contentType: 'image/png',
+    });
+    if (redirect) return redirect as never;
     return (await fileResponse(c.var.services.storage, key, {
       contentType: 'image/png',
       method: c.req.method,
