@@ -3,10 +3,10 @@ import { type Browser, type BrowserContext, chromium, type Page } from 'playwrig
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Session } from '../../shared/accounts.ts';
 import { startTestNode, type TestNode } from '../support/test-node.ts';
+import { logIn, openProject, PASSWORD } from './support/demo-page.ts';
 
 /** Debian's Chromium (`apt-get install chromium`; `.ci/run` installs it). */
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const PASSWORD = 'correct horse battery';
 const WAIT = { timeout: 15_000, interval: 50 };
 
 let node: TestNode;
@@ -51,22 +51,6 @@ async function newPage(): Promise<Page> {
   page.on('pageerror', (error) => pageErrors.push(error.message));
   await page.goto(`${node.url}/demo`);
   return page;
-}
-
-async function logIn(page: Page, email: string): Promise<void> {
-  await page.fill('#email', email);
-  await page.fill('#password', PASSWORD);
-  await page.click('#login');
-  await page.waitForSelector('#projects-view:not([hidden])');
-}
-
-async function openProject(page: Page, projectId: string): Promise<void> {
-  await page.click(`#projects li[data-project-id="${projectId}"] button`);
-  await page.waitForSelector(`#project-view[data-project-id="${projectId}"]:not([hidden])`);
-  // Editable (or, for viewers, bound) once the document has synced.
-  await page.waitForFunction(
-    () => document.getElementById('doc-status')?.textContent === 'connected',
-  );
 }
 
 function scriptOf(page: Page): Promise<string> {

@@ -5,10 +5,10 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Session } from '../../shared/accounts.ts';
 import { REPO_ROOT } from '../support/processes.ts';
 import { startTestNode, type TestNode } from '../support/test-node.ts';
+import { logIn, openProject } from './support/demo-page.ts';
 
 /** Debian's Chromium (`apt-get install chromium`; `.ci/run` installs it). */
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const PASSWORD = 'correct horse battery';
 const WAIT = { timeout: 15_000, interval: 100 };
 /** A whole run: voice-over (Festival or espeak), thumbnail and an FFmpeg render. */
 const RUN_WAIT = { timeout: 150_000, interval: 250 };
@@ -58,21 +58,6 @@ async function newPage(): Promise<Page> {
   page.on('pageerror', (error) => pageErrors.push(error.message));
   await page.goto(`${node.url}/demo`);
   return page;
-}
-
-async function logIn(page: Page, email: string): Promise<void> {
-  await page.fill('#email', email);
-  await page.fill('#password', PASSWORD);
-  await page.click('#login');
-  await page.waitForSelector('#projects-view:not([hidden])');
-}
-
-async function openProject(page: Page, projectId: string): Promise<void> {
-  await page.click(`#projects li[data-project-id="${projectId}"] button`);
-  await page.waitForSelector(`#project-view[data-project-id="${projectId}"]:not([hidden])`);
-  await page.waitForFunction(
-    () => document.getElementById('doc-status')?.textContent === 'connected',
-  );
 }
 
 /** Records in the page every (step, status) the Pipeline region shows, as it changes. */
