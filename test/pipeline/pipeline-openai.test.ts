@@ -1,8 +1,6 @@
-import { execFile } from 'node:child_process';
 import { chmod, mkdtemp, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { and, eq, inArray, lt } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveFfmpegBinaries } from '../../render-farm/ffmpeg-binaries.ts';
@@ -11,37 +9,9 @@ import type { PipelineRun, ProjectCosts } from '../../shared/pipeline.ts';
 import { expectLedgerConsistent } from '../billing/support/wallets.ts';
 import { FakeLlmServer, speechLikeWav } from '../coach/support/fake-llm-server.ts';
 import { startTestNode, type TestNode } from '../support/test-node.ts';
+import { meanVolume, probeFile as probe, until } from './support/media-checks.ts';
 
-const run = promisify(execFile);
 const { ffmpegPath, ffprobePath } = resolveFfmpegBinaries();
-
-async function probe(path: string) {
-  const { stdout } = await run(ffprobePath, [
-    ...['-v', 'error', '-show_entries', 'format=duration:stream=codec_name,width,height'],
-    ...['-of', 'json', path],
-  ]);
-  return JSON.parse(stdout) as {
-    format: { duration?: string };
-    streams: Array<{ codec_name: string; width?: number; height?: number }>;
-  };
-}
-
-async function meanVolume(path: string): Promise<number> {
-  const { stderr } = await run(ffmpegPath, [
-    ...['-hide_banner', '-nostats', '-i', path, '-af', 'volumedetect', '-f', 'null', '-'],
-  ]);
-  return Number(/mean_volume: (-?[\d.]+) dB/.exec(stderr)?.[1] ?? Number.NaN);
-}
-
-async function until<T>(what: string, check: () => Promise<T | undefined>, ms = 120_000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 const DRAFT = [
   '# Morning light\n',

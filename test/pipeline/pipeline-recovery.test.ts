@@ -17,16 +17,7 @@ import { openTestPostgres } from '../support/databases.ts';
 import { type NodeProcess, spawnEntry } from '../support/processes.ts';
 import { TEST_REDIS_URL } from '../support/services.ts';
 import { startTestNode, type TestNode } from '../support/test-node.ts';
-
-async function until<T>(what: string, check: () => Promise<T | undefined>, ms = 60_000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
+import { until } from './support/media-checks.ts';
 
 /** Charge entries of a reference and the refunds of them, in a workspace's ledger. */
 async function chargesAndRefunds(

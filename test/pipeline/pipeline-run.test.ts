@@ -1,51 +1,13 @@
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { resolveFfmpegBinaries } from '../../render-farm/ffmpeg-binaries.ts';
 import type { PipelineRun } from '../../shared/pipeline.ts';
 import { parseScript } from '../../shared/script-format.ts';
 import type { PipelineProgressEvent } from '../../shared/socket-events.ts';
 import { connectSocket, connectYjs, type TestSocket } from '../realtime/support/clients.ts';
 import { startTestNode, type TestNode } from '../support/test-node.ts';
-
-const run = promisify(execFile);
-const { ffmpegPath, ffprobePath } = resolveFfmpegBinaries();
-
-async function probe(path: string) {
-  const { stdout } = await run(ffprobePath, [
-    ...[
-      '-v',
-      'error',
-      '-show_entries',
-      'format=duration:stream=codec_name,codec_type,width,height',
-    ],
-    ...['-of', 'json', path],
-  ]);
-  return JSON.parse(stdout) as {
-    format: { duration?: string };
-    streams: Array<{ codec_name: string; codec_type: string; width?: number; height?: number }>;
-  };
-}
-
-async function meanVolume(path: string): Promise<number> {
-  const { stderr } = await run(ffmpegPath, [
-    ...['-hide_banner', '-nostats', '-i', path, '-af', 'volumedetect', '-f', 'null', '-'],
-  ]);
-  return Number(/mean_volume: (-?[\d.]+) dB/.exec(stderr)?.[1] ?? Number.NaN);
-}
-
-async function until<T>(what: string, check: () => Promise<T | undefined>, ms = 120_000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
+import { meanVolume, probeFile as probe, until } from './support/media-checks.ts';
 
 describe('pipeline runs (embedded: PGlite, in-process queues, real FFmpeg and TTS)', () => {
   let node: TestNode;
