@@ -1,4 +1,4 @@
-// The demo page at `/demo`: sign in, pick or create a project, then co-edit its script, see who
+// The web app at `/`: sign in, pick or create a project, then co-edit its script, see who
 // is here, talk with the coach and watch renders, all through the client SDK. Plain DOM, no
 // framework; the server bundles this file with esbuild on the first request.
 import type { Project } from '../../shared/projects.ts';
@@ -24,6 +24,7 @@ const client = new ReelroomClient({
 let socket: RoomSocket | undefined;
 let workspaces: Workspace[] = [];
 let closeRoom: (() => Promise<void>) | undefined;
+let userName = '';
 
 function readTokens(): Tokens | undefined {
   const stored = sessionStorage.getItem(TOKENS_KEY);
@@ -62,6 +63,7 @@ async function authenticate(mode: 'login' | 'signup'): Promise<void> {
 }
 
 async function startSession(name: string): Promise<void> {
+  userName = name;
   byId('whoami').textContent = `Signed in as ${name}`;
   byId('logout').hidden = false;
   socket = connectRooms({
@@ -171,6 +173,7 @@ async function openProject(project: Project): Promise<void> {
       client,
       socket,
       project,
+      userName,
       role: workspaces.find((w) => w.id === project.workspaceId)?.role ?? 'viewer',
       onDeleted: () => void leaveProject(),
     });

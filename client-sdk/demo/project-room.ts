@@ -1,4 +1,9 @@
+import DOMPurify from 'dompurify';
+import { marked } from 'marked';
+import { CoachErrorCodes } from '../../shared/coach.ts';
+import type { PipelineRun } from '../../shared/pipeline.ts';
 import type { Project } from '../../shared/projects.ts';
+import { parseScript } from '../../shared/script-format.ts';
 import type {
   ChatMessageWire,
   RenderProgressEvent,
@@ -10,7 +15,8 @@ import type { ReelroomClient } from '../rest-client.ts';
 import { joinProject, leaveProject, type RoomSocket, sendChat } from '../rooms.ts';
 import { byId, el, messageOf } from './dom.ts';
 import { openPipelinePanel } from './pipeline-panel.ts';
-import { bindTextarea } from './text-binding.ts';
+import { openPlanPanel } from './plan-panel.ts';
+import { openScriptEditor } from './script-editor.ts';
 
 export interface ProjectRoomOptions {
   client: ReelroomClient;
@@ -18,6 +24,8 @@ export interface ProjectRoomOptions {
   project: Project;
   /** The user's role in the project's workspace: viewers get a read-only script. */
   role: Role;
+  /** The signed-in member's name, shown beside their cursor in other members' editors. */
+  userName: string;
   /** The project was deleted while open. */
   onDeleted: () => void;
 }
@@ -28,6 +36,22 @@ type ShownMessage = Pick<ChatMessageWire, 'id' | 'role' | 'content'> & {
   replyId?: unknown;
   status?: unknown;
 };
+
+/** Cursor colours, one per member (picked from the user id so it stays the same). */
+const COLORS = ['#1971c2', '#c2255c', '#2b8a3e', '#e8590c', '#6741d9', '#0c8599', '#a61e4d'];
+
+function colorOf(seed: string): string {
+  let hash = 0;
+  for (const char of seed) hash = (hash * 31 + char.charCodeAt(0)) >>> 0;
+  return COLORS[hash % COLORS.length]!;
+}
+
+/** Markdown from the coach as safe HTML: marked renders, DOMPurify strips anything active. */
+function renderMarkdown(target: Element, markdown: string): void {
+  const html = marked.parse(markdown, { async: false, gfm: true, breaks: true });
+  target.innerHTML = DOMPurify.sanitize(html.trim());
+  (target as HTMLElement).dataset.markdown = markdown;
+}
 
 /**
  * Opens a project on the page: the live script (Yjs), who is here, the coach chat and render
@@ -47,49 +71,121 @@ export async function openProjectRoom(options: ProjectRoomOptions): Promise<() =
   byId('renders-empty').hidden = false;
   byId('chat-error').textContent = '';
 
-  // ---- script: the Y.Text `script` of project/<id>/script
-  const textarea = byId<HTMLTextAreaElement>('script');
-  textarea.value = '';
-  textarea.readOnly = true;
-  const { doc, provider } = openProjectDocument({
-    baseUrl: client.baseUrl,
-    token: client.tokens?.accessToken ?? '',
-    projectId,
-    kind: 'script',
+  // ---- script: the Y.Text `script` of project/<id>/script, and the plan document
+  const editorHost = byId('script');
+  editorHost.replaceChildren();
+  const readOnly = role === 'viewer';
+  byId('script-readonly').hidden = !readOnly;
+  const token = client.tokens?.accessToken ?? '';
+  const script = openProjectDocument({ baseUrl: client.baseUrl, token, projectId, kind: 'script' });
+  const planDoc = openProjectDocument({ baseUrl: client.baseUrl, token, projectId, kind: 'plan' });
+  const { doc, provider } = script;
+  provider.awareness.setLocalStateField('user', {
+    name: options.userName,
+    color: colorOf(options.userName),
+    colorLight: `${colorOf(options.userName)}33`,
   });
-  let unbind: (() => void) | undefined;
-  let connection = 'connecting';
+
+  // One status for the three transports: both Yjs documents and the Socket.IO room.
+  let everConnected = false;
   const showStatus = () => {
-    const connected = connection === 'connected';
-    byId('doc-status').textContent = connected && !provider.synced ? 'syncing' : connection;
-    byId('doc-dot').classList.toggle('on', connected && provider.synced);
+    const connected =
+      provider.wsconnected && provider.synced && planDoc.provider.wsconnected && socket.connected;
+    if (connected) everConnected = true;
+    const text = connected ? 'connected' : everConnected ? 'reconnecting…' : 'connecting…';
+    byId('doc-status').textContent = text;
+    byId('doc-dot').classList.toggle('on', connected);
   };
+  const statusTimer = setInterval(showStatus, 500);
+
+  // Voice-over length per scene, from the latest run that made voice-overs.
+  const voiceSeconds = new Map<number, number>();
+  let scriptText = '';
+  const showOutline = () => {
+    const scenes = parseScript(scriptText).scenes;
+    byId('outline-empty').hidden = scenes.length > 0;
+    byId('outline').replaceChildren(
+      ...scenes.map((scene) => {
+        const seconds = voiceSeconds.get(scene.index);
+        const name =
+          scene.title ?? scene.narrationLines[0]?.slice(0, 40) ?? `Scene ${scene.index + 1}`;
+        return el(
+          'li',
+          { data: { sceneIndex: String(scene.index) } },
+          el('span', { className: 'scene-title', text: name }),
+          el('span', {
+            className: 'muted',
+            text: seconds === undefined ? '' : ` · ${seconds.toFixed(1)} s voice-over`,
+          }),
+        );
+      }),
+    );
+  };
+  const loadVoiceOvers = async () => {
+    const { runs } = await client.request<{ runs: PipelineRun[] }>(
+      'GET',
+      `/projects/${encodeURIComponent(projectId)}/pipeline-runs?limit=10`,
+    );
+    for (const run of runs) {
+      const voiceovers = run.steps
+        .flatMap((step) => step.artifacts)
+        .filter((artifact) => artifact.kind === 'voiceover');
+      if (voiceovers.length === 0) continue;
+      voiceSeconds.clear();
+      for (const artifact of voiceovers) {
+        const { sceneIndex, durationSec } = artifact as {
+          sceneIndex?: unknown;
+          durationSec?: unknown;
+        };
+        if (typeof sceneIndex === 'number' && typeof durationSec === 'number') {
+          voiceSeconds.set(sceneIndex, durationSec);
+        }
+      }
+      break;
+    }
+    showOutline();
+  };
+
+  let closeEditor: (() => void) | undefined;
   const onSync = (synced: boolean) => {
     showStatus();
     // Bound only once the server's state is in, so nothing typed early is lost or doubled.
-    if (!synced || unbind) return;
-    unbind = bindTextarea(textarea, doc.getText('script'));
-    textarea.readOnly = role === 'viewer';
-    textarea.placeholder =
-      role === 'viewer' ? 'Viewers read the script live.' : 'Write the video script together…';
+    if (!synced || closeEditor) return;
+    closeEditor = openScriptEditor({
+      parent: editorHost,
+      text: doc.getText('script'),
+      awareness: provider.awareness,
+      readOnly,
+      onChange: (text) => {
+        scriptText = text;
+        showOutline();
+      },
+    });
   };
-  const onStatus = ({ status }: { status: string }) => {
-    connection = status;
-    showStatus();
-  };
+  const onStatus = () => showStatus();
   const onClose = (event: CloseEvent | null) => {
-    // 4401: the access token expired; refresh it for the provider's next attempt.
+    // 4401: the access token expired; refresh it for the providers' next attempt.
     if (event?.code !== 4401) return;
     client.auth.refresh().then(
       () => {
         provider.params.token = client.tokens?.accessToken ?? '';
+        planDoc.provider.params.token = client.tokens?.accessToken ?? '';
       },
       () => undefined,
     );
   };
-  provider.on('sync', onSync);
-  provider.on('status', onStatus);
-  provider.on('connection-close', onClose);
+  for (const { provider: each } of [script, planDoc]) {
+    each.on('sync', each === provider ? onSync : onStatus);
+    each.on('status', onStatus);
+    each.on('connection-close', onClose);
+  }
+  const closePlan = openPlanPanel({
+    client,
+    projectId,
+    doc: planDoc.doc,
+    canEdit: !readOnly,
+    signal: listeners.signal,
+  });
 
   // ---- the pipeline: runs, their steps live, and what each step made
   const pipeline = openPipelinePanel({
@@ -117,9 +213,10 @@ export async function openProjectRoom(options: ProjectRoomOptions): Promise<() =
         'li',
         { className: message.role, data: { id: message.id, status } },
         el('span', { className: 'author', text: author }),
-        el('span', { className: 'text', text: message.content }),
+        el('div', { className: 'text' }),
       ),
     );
+    renderMarkdown(bubble(message.id)!.querySelector('.text')!, message.content);
     chatLog.scrollTop = chatLog.scrollHeight;
   };
   const reply = (messageId: string): HTMLElement => {
@@ -152,8 +249,8 @@ export async function openProjectRoom(options: ProjectRoomOptions): Promise<() =
       if (typeof message.replyId === 'string') reply(message.replyId);
     },
     'chat:token': ({ messageId, delta }) => {
-      const text = reply(messageId).querySelector('.text')!;
-      text.textContent = (text.textContent ?? '') + delta;
+      const text = reply(messageId).querySelector<HTMLElement>('.text')!;
+      renderMarkdown(text, (text.dataset.markdown ?? '') + delta);
       chatLog.scrollTop = chatLog.scrollHeight;
     },
     'chat:done': ({ messageId }) => {
@@ -161,11 +258,36 @@ export async function openProjectRoom(options: ProjectRoomOptions): Promise<() =
     },
     'chat:error': ({ messageId, error }) => {
       const item = reply(messageId);
+      if (error.code === CoachErrorCodes.ReplyRestarted) {
+        // The reply starts over under the same id: drop what streamed so far.
+        renderMarkdown(item.querySelector('.text')!, '');
+        item.dataset.status = 'streaming';
+        return;
+      }
       item.dataset.status = 'error';
       item.append(el('span', { className: 'error', text: ` (${error.message})` }));
     },
     'render:progress': showRender,
-    'pipeline:progress': (event) => pipeline.onProgress(event),
+    'pipeline:progress': (event) => {
+      pipeline.onProgress(event);
+      if (event.step === 'voiceover' && event.status === 'completed') {
+        loadVoiceOvers().catch(() => undefined);
+      }
+    },
+    'decision:detected': ({ decision }) => {
+      // Highlight the message the decision was read from; the Plan region lists it (Y doc).
+      const source = typeof decision.sourceMessageId === 'string' ? decision.sourceMessageId : '';
+      const item = source ? bubble(source) : null;
+      if (!item || item.querySelector(`[data-decision-id="${CSS.escape(decision.id)}"]`)) return;
+      item.classList.add('decided');
+      item.append(
+        el('span', {
+          className: 'badge decision',
+          text: `Decision · ${decision.category}`,
+          data: { decisionId: decision.id },
+        }),
+      );
+    },
     'project:deleted': (event) => {
       if (event.projectId === projectId) options.onDeleted();
     },
@@ -237,6 +359,9 @@ export async function openProjectRoom(options: ProjectRoomOptions): Promise<() =
   await joinProject(socket, projectId);
   // After joining, so a run that ends meanwhile is either listed here or announced.
   await pipeline.refresh();
+  loadVoiceOvers().catch((error: unknown) => {
+    byId('outline-error').textContent = messageOf(error);
+  });
   // Events missed while the socket was away are read back once the SDK has joined again.
   const onReconnect = () => setTimeout(() => void pipeline.refresh(), 500);
   socket.io.on('reconnect', onReconnect);
@@ -246,9 +371,13 @@ export async function openProjectRoom(options: ProjectRoomOptions): Promise<() =
     listeners.abort();
     pipeline.close();
     for (const stop of stopListening) stop();
-    unbind?.();
-    provider.destroy();
-    doc.destroy();
+    clearInterval(statusTimer);
+    closeEditor?.();
+    closePlan();
+    for (const each of [script, planDoc]) {
+      each.provider.destroy();
+      each.doc.destroy();
+    }
     await leaveProject(socket, projectId).catch(() => undefined);
   };
 }

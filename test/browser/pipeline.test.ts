@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Session } from '../../shared/accounts.ts';
 import { REPO_ROOT } from '../support/processes.ts';
 import { startTestNode, type TestNode } from '../support/test-node.ts';
-import { logIn, openProject } from './support/demo-page.ts';
+import { logIn, openProject, setScript } from './support/demo-page.ts';
 
 /** Debian's Chromium (`apt-get install chromium`; `.ci/run` installs it). */
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -56,7 +56,7 @@ async function newPage(): Promise<Page> {
   const page = await context.newPage();
   page.setDefaultTimeout(WAIT.timeout);
   page.on('pageerror', (error) => pageErrors.push(error.message));
-  await page.goto(`${node.url}/demo`);
+  await page.goto(`${node.url}/`);
   return page;
 }
 
@@ -123,7 +123,7 @@ describe('the Pipeline region of the demo page, in Chromium', () => {
     expect(await pageB.isVisible('#add-credits')).toBe(false);
 
     // The script is typed on the page and reaches the server's document.
-    await pageA.fill('#script', SCRIPT);
+    await setScript(pageA, SCRIPT);
     await vi.waitFor(async () => {
       const response = await node.request(`/api/v1/projects/${projectId}/script`, {
         token: owner.accessToken,
@@ -203,6 +203,14 @@ describe('the Pipeline region of the demo page, in Chromium', () => {
         expect(await video.evaluate((v: HTMLVideoElement) => v.currentTime)).toBeGreaterThan(0.5);
       }, WAIT);
       await video.evaluate((v: HTMLVideoElement) => v.pause());
+    }
+    // The scene outline beside the editor gives each scene its voice-over length.
+    for (const page of [pageA, pageB]) {
+      await vi.waitFor(async () => {
+        const scenes = await page.locator('#outline li').allTextContents();
+        expect(scenes).toHaveLength(3);
+        for (const scene of scenes) expect(scene).toMatch(/ · \d+\.\d s voice-over$/);
+      }, WAIT);
     }
     await pageA
       .locator('#pipeline')

@@ -57,17 +57,18 @@ const bundle = lazyAsset(async () => {
 });
 
 /**
- * The demo web page at `/demo` and its script at `/demo/app.js`: a team member signs in,
- * co-edits a project's script, sees who is here, talks with the coach and watches renders.
- * Same origin as the API, so it needs no CORS.
+ * The web app at `/` and its script at `/app.js`: a team member signs in, co-edits a project's
+ * script, follows the plan, sees who is here, talks with the coach and makes videos. Same origin
+ * as the API, so it needs no CORS. `/demo`, its old address, redirects here.
  */
 export const demoRoutes = new Hono<AppEnv>()
-  .get('/demo', async (c) => {
+  .get('/', async (c) => {
     const { body, etag } = await page();
     if (c.req.header('if-none-match') === etag) return c.body(null, 304, { ETag: etag });
     return c.html(body, 200, { ETag: etag, 'Cache-Control': 'no-cache' });
   })
-  .get('/demo/app.js', async (c) => {
+  .get('/demo', (c) => c.redirect('/', 302))
+  .get('/app.js', async (c) => {
     const { body, etag } = await bundle();
     if (c.req.header('if-none-match') === etag) return c.body(null, 304, { ETag: etag });
     return c.body(body, 200, {

@@ -3,6 +3,9 @@ import type { Page } from 'playwright-core';
 /** The password the browser tests sign their users up with. */
 export const PASSWORD = 'correct horse battery';
 
+/** The script editor's editable surface (CodeMirror's content, accessible name `Script`). */
+export const SCRIPT_EDITOR = '#script .cm-content';
+
 /** Logs in through the page's form and waits for the project list. */
 export async function logIn(page: Page, email: string, password = PASSWORD): Promise<void> {
   await page.fill('#email', email);
@@ -11,12 +14,40 @@ export async function logIn(page: Page, email: string, password = PASSWORD): Pro
   await page.waitForSelector('#projects-view:not([hidden])');
 }
 
-/** Opens a project from the list and waits until its script document has synced. */
+/** Opens a project from the list and waits until its documents and room are connected. */
 export async function openProject(page: Page, projectId: string): Promise<void> {
   await page.click(`#projects li[data-project-id="${projectId}"] button`);
   await page.waitForSelector(`#project-view[data-project-id="${projectId}"]:not([hidden])`);
-  // Editable (or, for viewers, bound) once the document has synced.
+  // The editor is made once the script document has synced.
   await page.waitForFunction(
     () => document.getElementById('doc-status')?.textContent === 'connected',
+  );
+  await page.waitForSelector(SCRIPT_EDITOR);
+}
+
+interface EditorHost {
+  reelroomEditor?: {
+    state: { doc: { toString(): string; length: number } };
+    dispatch(spec: { changes: { from: number; to: number; insert: string } }): void;
+  };
+}
+
+/** The text in the page's script editor (CodeMirror's document). */
+export function scriptOf(page: Page): Promise<string> {
+  return page.$eval('#script', (host) => {
+    const view = (host as unknown as EditorHost).reelroomEditor;
+    return view ? view.state.doc.toString() : '';
+  });
+}
+
+/** Replaces the script in the page's editor, as a paste over everything would. */
+export async function setScript(page: Page, text: string): Promise<void> {
+  await page.$eval(
+    '#script',
+    (host, insert) => {
+      const view = (host as unknown as EditorHost).reelroomEditor!;
+      view.dispatch({ changes: { from: 0, to: view.state.doc.length, insert } });
+    },
+    text,
   );
 }
