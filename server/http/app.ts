@@ -13,6 +13,7 @@ import { billingRoutes } from './routes/billing.ts';
 import { coachRoutes } from './routes/coach.ts';
 import { demoRoutes } from './routes/demo.ts';
 import { docsRoutes } from './routes/docs.ts';
+import { googleAuthRoutes } from './routes/google-auth.ts';
 import { healthRoutes } from './routes/health.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { pipelineRoutes } from './routes/pipeline.ts';
@@ -20,6 +21,7 @@ import { projectRoutes } from './routes/projects.ts';
 import { renderRoutes } from './routes/renders.ts';
 import { scriptRoutes } from './routes/script.ts';
 import { workspaceRoutes } from './routes/workspaces.ts';
+import { youtubeRoutes } from './routes/youtube.ts';
 import { validationHook } from './validation.ts';
 
 export const API_PREFIX = '/api/v1';
@@ -36,7 +38,9 @@ function createApi() {
     .route('/', renderRoutes)
     .route('/', pipelineRoutes)
     .route('/', assetRoutes)
-    .route('/', scriptRoutes);
+    .route('/', scriptRoutes)
+    .route('/', youtubeRoutes)
+    .route('/', googleAuthRoutes);
 }
 
 export type ApiType = ReturnType<typeof createApi>;
@@ -54,7 +58,7 @@ const OPENAPI_INFO = {
 
 /**
  * The HTTP app: `/api/v1/*` (plus `/health`, `/ready` and `/openapi.json` at the root for
- * load balancers, `/metrics` for Prometheus), `/docs`, the demo page at `/demo`, one error handler. Tests call
+ * load balancers, `/metrics` for Prometheus), `/docs`, the web app at `/` (`/demo` redirects there), one error handler. Tests call
  * `app.request()` on it directly.
  */
 export function createApp(services: Services) {
