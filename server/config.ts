@@ -8,6 +8,7 @@ import {
   type SpeechProvider,
 } from '../render-farm/speech/choose-speech-engine.ts';
 import { type BillingSettings, readBillingSettings } from './billing/billing-settings.ts';
+import { decodeKey } from './youtube/token-cipher.ts';
 
 const optionalUrl = z.url().optional();
 const optionalString = z.string().min(1).optional();
@@ -115,6 +116,43 @@ const environmentSchema = z.object({
   GOOGLE_CLIENT_ID: optionalString,
   GOOGLE_CLIENT_SECRET: optionalString,
   GOOGLE_API_BASE: optionalUrl,
+  /** Several OAuth clients, each its own YouTube quota pool: `[{"clientId", "clientSecret"}]`. */
+  GOOGLE_OAUTH_CLIENTS: z
+    .string()
+    .transform((value, ctx) => {
+      try {
+        return JSON.parse(value) as unknown;
+      } catch {
+        ctx.addIssue({
+          code: 'custom',
+          message: 'must be a JSON list of {clientId, clientSecret}',
+        });
+        return z.NEVER;
+      }
+    })
+    .pipe(
+      z
+        .array(z.object({ clientId: z.string().min(1), clientSecret: z.string().min(1) }), {
+          error: 'must be a JSON list of {clientId, clientSecret}',
+        })
+        .min(1),
+    )
+    .optional(),
+  /** The address browsers use (OAuth redirect URIs, the web app); default `http://localhost:PORT`. */
+  PUBLIC_URL: optionalUrl,
+  /** 32 bytes (64 hex characters or base64) encrypting stored Google tokens; absent: derived from JWT_SECRET. */
+  TOKEN_ENCRYPTION_KEY: optionalString.refine(
+    (value) => {
+      if (value === undefined) return true;
+      try {
+        decodeKey(value);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    { message: 'must be 32 bytes, as 64 hex characters or base64' },
+  ),
   /** The bearer token `GET /metrics` requires; absent: `/metrics` is open (keep it internal). */
   METRICS_TOKEN: optionalString,
   FFMPEG_PATH: optionalPath,
@@ -208,7 +246,13 @@ export interface Config {
     clientId: string | undefined;
     clientSecret: string | undefined;
     apiBase: string | undefined;
+    /** GOOGLE_OAUTH_CLIENTS, else GOOGLE_CLIENT_ID/SECRET as the one pool; empty: publishing off. */
+    clients: Array<{ clientId: string; clientSecret: string }>;
   };
+  /** PUBLIC_URL without a trailing slash. */
+  publicUrl: string;
+  /** TOKEN_ENCRYPTION_KEY; absent: derived from the JWT secret. */
+  tokenEncryptionKey: string | undefined;
   /** METRICS_TOKEN: the bearer token of `/metrics`; absent: open. */
   metricsToken: string | undefined;
   ffmpegPath: string | undefined;
@@ -334,7 +378,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       clientId: e.GOOGLE_CLIENT_ID,
       clientSecret: e.GOOGLE_CLIENT_SECRET,
       apiBase: e.GOOGLE_API_BASE,
+      clients:
+        e.GOOGLE_OAUTH_CLIENTS ??
+        (e.GOOGLE_CLIENT_ID && e.GOOGLE_CLIENT_SECRET
+          ? [{ clientId: e.GOOGLE_CLIENT_ID, clientSecret: e.GOOGLE_CLIENT_SECRET }]
+          : []),
     },
+    publicUrl: (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ''),
+    tokenEncryptionKey: e.TOKEN_ENCRYPTION_KEY,
     metricsToken: e.METRICS_TOKEN,
     // FFMPEG_PATH, else the PATH, else the npm-shipped build: resolved here, where the
     // environment is read.

@@ -16,6 +16,7 @@ import type { SpeechEngine, SpeechProvider } from '../render-farm/speech/index.t
 import { yjsDocName } from '../shared/yjs-docs.ts';
 import { AccessTokens } from './auth/access-tokens.ts';
 import { AccountService, USER_DELETED_CHANNEL } from './auth/account-service.ts';
+import { GoogleSignIn } from './auth/google-sign-in.ts';
 import { LoginLimiter, type LoginLimits } from './auth/login-limiter.ts';
 import { RefreshTokens } from './auth/refresh-tokens.ts';
 import { SignupLimiter, type SignupLimits } from './auth/signup-limiter.ts';
@@ -52,6 +53,14 @@ import type { Services } from './services.ts';
 import { orphanSweepPass } from './storage/index.ts';
 import { MemberLimiter, type MemberLimits } from './workspaces/member-limiter.ts';
 import { WorkspaceService } from './workspaces/workspace-service.ts';
+import {
+  loadQuotaCosts,
+  type QuotaCosts,
+  TokenCipher,
+  YoutubePublisher,
+  YoutubeQuota,
+  YoutubeService,
+} from './youtube/index.ts';
 
 /** What a running node needs from the configuration. Tests pass these directly. */
 export type RuntimeConfig = Pick<
@@ -93,6 +102,16 @@ export type RuntimeConfig = Pick<
   stripe?: Partial<Config['stripe']>;
   /** Prices, packages, plans and grants; absent: the SPEC's defaults. */
   billing?: BillingSettings;
+  /** GOOGLE_*: OAuth clients (quota pools) and GOOGLE_API_BASE; absent: publishing off. */
+  google?: Partial<Config['google']> | undefined;
+  /** PUBLIC_URL: OAuth redirect URIs and the web app; default `http://localhost:PORT`. */
+  publicUrl?: string | undefined;
+  /** TOKEN_ENCRYPTION_KEY; absent: derived from the JWT secret. */
+  tokenEncryptionKey?: string | undefined;
+  /** Upload chunk size and retry backoff of the publish step, and the quota's clock (tests). */
+  youtubeTuning?:
+    | { chunkBytes?: number; backoffMs?: number; now?: () => Date; quotaCosts?: QuotaCosts }
+    | undefined;
   /** STORAGE_DIR; default `dataDir/storage`. */
   storageDir?: string | undefined;
   /** STORAGE_URL (`s3://bucket/prefix`) and S3_*: object storage instead of STORAGE_DIR. */
@@ -268,6 +287,41 @@ export async function startNode(
           maxRetries: coachConfig.maxRetries,
         })
       : undefined;
+  // Publishing: every configured OAuth client is its own quota pool.
+  const googleClients =
+    config.google?.clients ??
+    (config.google?.clientId && config.google.clientSecret
+      ? [{ clientId: config.google.clientId, clientSecret: config.google.clientSecret }]
+      : []);
+  const youtubeQuota = new YoutubeQuota(
+    database.db,
+    googleClients.map((c) => c.clientId),
+    config.youtubeTuning?.quotaCosts ?? loadQuotaCosts(),
+    config.youtubeTuning?.now,
+  );
+  const youtube = new YoutubeService({
+    db: database.db,
+    workspaces,
+    clients: googleClients,
+    apiBase: config.google?.apiBase,
+    publicUrl: config.publicUrl ?? `http://localhost:${config.port}`,
+    cipher: new TokenCipher({ key: config.tokenEncryptionKey, serviceSecret: config.jwtSecret }),
+    quota: youtubeQuota,
+    logger: logger.child({ part: 'youtube' }),
+  });
+  const youtubePublisher = youtube.configured
+    ? new YoutubePublisher({
+        db: database.db,
+        storage: renderRuntime.storage,
+        youtube,
+        ...(config.youtubeTuning?.chunkBytes
+          ? { chunkBytes: config.youtubeTuning.chunkBytes }
+          : {}),
+        ...(config.youtubeTuning?.backoffMs !== undefined
+          ? { backoffMs: config.youtubeTuning.backoffMs }
+          : {}),
+      })
+    : undefined;
   const pipelineRuntime = await startPipelineRuntime({
     database,
     logger,
@@ -288,6 +342,7 @@ export async function startNode(
     editDocument: (docName, edit) => realtime.editDocument(docName, edit),
     paymentsConfigured: Boolean(config.stripe?.secretKey),
     onCommitted: () => outbox.kick(),
+    youtube: youtubePublisher,
     videoSpendLimitUsd: config.pipeline?.videoSpendLimitUsd,
     dailySpendLimitUsd: config.pipeline?.dailySpendLimitUsd,
     speechProvider: config.pipeline?.speechProvider,
@@ -408,6 +463,16 @@ export async function startNode(
     realtime,
     renders: renderRuntime.renders,
     pipeline: pipelineRuntime.service,
+    youtube,
+    googleSignIn: googleClients[0]
+      ? new GoogleSignIn({
+          db: database.db,
+          accounts,
+          clientId: googleClients[0].clientId,
+          createClient: () => youtube.oauthClient(googleClients[0]!.clientId),
+          publicUrl: youtube.publicUrl,
+        })
+      : undefined,
     renderLinks: new RenderLinks(config.jwtSecret),
     assets: renderRuntime.assets,
     storage: renderRuntime.storage,

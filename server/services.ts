@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Realtime } from '../realtime/index.ts';
 import type { AccessTokens } from './auth/access-tokens.ts';
 import type { AccountService } from './auth/account-service.ts';
+import type { GoogleSignIn } from './auth/google-sign-in.ts';
 import type { Billing } from './billing/index.ts';
 import type { CoachService } from './coach/index.ts';
 import type { Database } from './db/index.ts';
@@ -13,6 +14,7 @@ import type { RenderLinks } from './renders/render-links.ts';
 import type { RenderService } from './renders/render-service.ts';
 import type { FileStorage } from './storage/index.ts';
 import type { WorkspaceService } from './workspaces/workspace-service.ts';
+import type { YoutubeService } from './youtube/index.ts';
 
 /** A dependency `/ready` checks; each throws when its part is not reachable. */
 export type ReadinessCheck = { name: string; check: () => Promise<void> };
@@ -41,6 +43,10 @@ export interface Services {
   renders: RenderService;
   /** Pipeline runs: create (steps as durable jobs), cancel, retry, costs, credit grants. */
   pipeline: PipelineService;
+  /** YouTube channels (OAuth connect, list, disconnect) and the quota pools. */
+  youtube: YoutubeService;
+  /** Sign in with Google; absent when no Google OAuth client is configured. */
+  googleSignIn?: GoogleSignIn | undefined;
   /** Signed, expiring URLs of render files, for `<video>` and `<img>` (no Authorization header). */
   renderLinks: RenderLinks;
   /** Uploaded images and audio of projects (type probed from the content). */

@@ -19,7 +19,12 @@ export const ERROR_CODES = [
   'rate_limited',
   'insufficient_credits',
   'renders_in_progress',
+  'invalid_state',
   'service_unavailable',
+  'youtube_no_channel',
+  'youtube_quota_exhausted',
+  'youtube_upload_limit',
+  'google_error',
   'internal_error',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number] | (string & {});

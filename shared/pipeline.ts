@@ -20,13 +20,20 @@ export const PIPELINE_ERROR_CODES = [
   'script_empty',
   'missing_input',
   'publish_not_configured',
+  'youtube_quota_exhausted',
+  'youtube_upload_limit',
   'step_failed',
   'deadline_exceeded',
   'cancelled',
 ] as const;
 export type PipelineErrorCode = (typeof PIPELINE_ERROR_CODES)[number];
 
-export const pipelineErrorSchema = z.object({ code: z.string(), message: z.string() });
+export const pipelineErrorSchema = z.object({
+  code: z.string(),
+  message: z.string(),
+  /** Specifics, e.g. `resetAt` of `youtube_quota_exhausted`. */
+  details: z.record(z.string(), z.unknown()).optional(),
+});
 export type PipelineError = z.infer<typeof pipelineErrorSchema>;
 
 /** The kinds of artifact a step makes. */

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { eq } from 'drizzle-orm';
 import { LRUCache } from 'lru-cache';
 import type { User } from '../../shared/accounts.ts';
@@ -150,6 +150,70 @@ export class AccountService {
   forget(userId: string): void {
     this.#existing.delete(userId);
     this.#users.delete(userId);
+  }
+
+  /**
+   * The user a verified Google identity signs in as: the account already linked to its `sub`;
+   * else the account with its email, linked only when Google says the email is verified; else
+   * a new account (with an unusable random password) and its first workspace, as at signup.
+   */
+  async signInWithGoogle(identity: {
+    sub: string;
+    email: string;
+    emailVerified: boolean;
+    name: string;
+  }): Promise<string> {
+    const passwordHash = await hashPassword(randomBytes(32).toString('base64url'));
+    const created = await this.db.transaction(async (tx) => {
+      const [linked] = await tx
+        .select({ userId: tables.googleIdentities.userId })
+        .from(tables.googleIdentities)
+        .where(eq(tables.googleIdentities.sub, identity.sub));
+      if (linked) return { userId: linked.userId, joined: [] };
+      const [existing] = await tx
+        .select()
+        .from(tables.users)
+        .where(eq(tables.users.email, identity.email));
+      let userId: string;
+      let joined: Awaited<ReturnType<WorkspaceService['acceptInvitations']>> = [];
+      if (existing) {
+        if (!identity.emailVerified) {
+          throw conflict(
+            'email_taken',
+            'An account with this email exists and Google does not say the email is verified; log in with your password',
+          );
+        }
+        userId = existing.id;
+      } else {
+        userId = randomUUID();
+        const name = identity.name.trim().slice(0, 100) || identity.email.split('@')[0]!;
+        await tx
+          .insert(tables.users)
+          .values({ id: userId, email: identity.email, name, passwordHash });
+        const workspace = await this.workspaces.create(tx, userId, `${name}'s workspace`);
+        await this.hooks.afterSignup?.(tx, { userId, workspaceId: workspace.id });
+        if (identity.emailVerified) {
+          joined = await this.workspaces.acceptInvitations(tx, userId, identity.email);
+        }
+      }
+      await tx.insert(tables.googleIdentities).values({
+        sub: identity.sub,
+        userId,
+        email: identity.email,
+        createdAt: new Date(),
+      });
+      return { userId, joined };
+    });
+    this.workspaces.announce(created.joined);
+    return created.userId;
+  }
+
+  /** A new session (token pair) of a user who proved who they are another way (Google). */
+  async sessionFor(userId: string): Promise<{ user: User } & SessionTokens> {
+    const user = await this.getUser(userId);
+    const session = await this.#startSession(userId);
+    await this.hooks.afterLogin?.({ userId }).catch(this.onHookError);
+    return { user, ...session };
   }
 
   async #startSession(userId: string): Promise<SessionTokens> {

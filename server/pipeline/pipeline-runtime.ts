@@ -50,6 +50,8 @@ export interface PipelineRuntimeOptions {
   readScript: (projectId: string) => Promise<string>;
   editDocument: StepDependencies['editDocument'];
   paymentsConfigured: boolean;
+  /** Publishing to YouTube (the publish step); absent: it fails with `publish_not_configured`. */
+  youtube?: StepDependencies['publisher'];
   onCommitted: () => void;
   /** TTS_PROVIDER; default `offline` (Festival, else flite, else espeak-ng from npm). */
   speechProvider?: SpeechProvider | undefined;
@@ -185,6 +187,7 @@ export async function startPipelineRuntime(
         assets: options.assets,
         storage: options.storage,
         renders: options.renders,
+        publisher: options.youtube,
       },
       ...(options.videoSpendLimitUsd !== undefined
         ? { videoSpendLimitUsd: options.videoSpendLimitUsd }

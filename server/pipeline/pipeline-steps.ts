@@ -18,7 +18,7 @@ import {
   toWebVtt,
   voiceOverCacheKey,
 } from '../../render-farm/speech/index.ts';
-import type { PipelineArtifact, PipelineStepName } from '../../shared/pipeline.ts';
+import type { PipelineArtifact, PipelineStepName, PublishOptions } from '../../shared/pipeline.ts';
 import type { RenderScene, RenderSpec } from '../../shared/render-spec.ts';
 import {
   parseScript,
@@ -30,9 +30,11 @@ import { SCRIPT_TEXT, yjsDocName } from '../../shared/yjs-docs.ts';
 import type { CoachProvider } from '../coach/coach-provider.ts';
 import { streamWithFallback } from '../coach/coach-provider.ts';
 import type { PriceTable } from '../coach/index.ts';
+import { DomainError } from '../errors.ts';
 import type { AssetService } from '../renders/asset-service.ts';
 import type { RenderService } from '../renders/render-service.ts';
 import type { FileStorage } from '../storage/index.ts';
+import type { YoutubePublisher } from '../youtube/index.ts';
 
 /** A step failure with a code the run shows (`spend_limit_reached`, `missing_input`, ...). */
 export class StepError extends Error {
@@ -42,6 +44,8 @@ export class StepError extends Error {
     message: string,
     /** False: retrying the same input cannot help (no retries on the queue). */
     readonly retryable = false,
+    /** Specifics the run shows beside the code (`resetAt` of a quota refusal). */
+    readonly details?: Record<string, unknown>,
   ) {
     super(message);
   }
@@ -73,6 +77,8 @@ export interface StepContext {
   cost(entry: StepCost): Promise<void>;
   /** The run's idempotency scope for calls to other services (the render's key). */
   idempotencyKey: string;
+  /** The run's `publish` options (channel, privacy); null when the run does not publish. */
+  publish?: PublishOptions | null;
 }
 
 export interface StepResult {
@@ -97,6 +103,8 @@ export interface StepDependencies {
   /** How often the render step looks at its render's row. Default 250 ms: a primary-key read, and the run ends within a quarter second of its render. */
   renderPollMs?: number;
   scratchDir?: string;
+  /** Publishing to YouTube; absent: the publish step fails with `publish_not_configured`. */
+  publisher?: YoutubePublisher | undefined;
 }
 
 /** Background colours of scenes (and the thumbnail), one per scene in turn. */
@@ -185,10 +193,7 @@ export async function runStep(
     case 'render':
       return renderStep(ctx, deps);
     case 'publish':
-      throw new StepError(
-        'publish_not_configured',
-        'publishing to YouTube is not available on this server yet (no Google channel connection)',
-      );
+      return publishStep(ctx, deps);
   }
 }
 
@@ -553,5 +558,53 @@ async function renderStep(ctx: StepContext, deps: StepDependencies): Promise<Ste
         { once: true },
       );
     });
+  }
+}
+
+/**
+ * Uploads the project's latest video to the run's channel (resumable, resumed from the stored
+ * session after a crash) and sets the latest thumbnail: title from the project, description
+ * from the script's scene titles, privacy from the run.
+ */
+async function publishStep(ctx: StepContext, deps: StepDependencies): Promise<StepResult> {
+  if (!deps.publisher || !ctx.publish) {
+    throw new StepError(
+      'publish_not_configured',
+      deps.publisher
+        ? 'the run names no channel to publish to'
+        : 'publishing needs GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET (or GOOGLE_OAUTH_CLIENTS)',
+    );
+  }
+  const scenes = parseScript(await deps.readScript(ctx.projectId)).scenes;
+  const description = scenes
+    .map((scene) => (scene.title ?? '').trim())
+    .filter((title) => title !== '')
+    .map((title, i) => `${i + 1}. ${title}`)
+    .join('\n');
+  try {
+    const { youtubeVideoId } = await deps.publisher.publish({
+      stepKey: ctx.idempotencyKey,
+      workspaceId: ctx.workspaceId,
+      projectId: ctx.projectId,
+      channelId: ctx.publish.channelId,
+      title: ctx.project.title.trim() || ctx.project.topic.trim() || 'Untitled',
+      description,
+      privacy: ctx.publish.privacy,
+      signal: ctx.signal,
+      progress: ctx.progress,
+    });
+    return {
+      artifacts: [{ kind: 'youtube', youtubeVideoId, url: `https://youtu.be/${youtubeVideoId}` }],
+    };
+  } catch (error) {
+    if (error instanceof DomainError) {
+      const details =
+        error.details && typeof error.details === 'object'
+          ? (error.details as Record<string, unknown>)
+          : undefined;
+      // A quota refusal or a missing input cannot succeed on a retry of the same job.
+      throw new StepError(error.code, error.message, false, details);
+    }
+    throw error;
   }
 }

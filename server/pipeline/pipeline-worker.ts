@@ -167,7 +167,7 @@ export class PipelineStepWorker {
     if (!refusal) {
       try {
         await db.transaction(async (tx) => {
-          if (operation && step.name !== 'publish' && run.createdBy) {
+          if (operation && run.createdBy) {
             const charge = await billing.service.chargeIn(tx, {
               workspaceId: run.workspaceId,
               userId: run.createdBy,
@@ -243,6 +243,7 @@ export class PipelineStepWorker {
           previous: new Map<PipelineStepName, PipelineArtifact[]>(),
           signal: controller.signal,
           idempotencyKey: `pipeline:${step.id}:${round}`,
+          publish: run.publish ?? null,
           progress: (value, text) => {
             progress = Math.max(progress, Math.min(1, Math.max(0, value)));
             message = text;
@@ -315,6 +316,7 @@ export class PipelineStepWorker {
     const error: PipelineError = {
       code: failure instanceof StepError ? failure.code : 'step_failed',
       message: errorMessage(failure),
+      ...(failure instanceof StepError && failure.details ? { details: failure.details } : {}),
     };
     this.#o.logger.warn({ runId: run.id, step: step.name, error }, 'pipeline step failed');
     await this.#finish(step, attempt, 'failed', error, []);

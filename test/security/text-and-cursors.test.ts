@@ -197,6 +197,22 @@ const cases = (): TextCase[] => [
   },
   {
     method: 'POST',
+    route: '/auth/google/exchange',
+    path: () => '/auth/google/exchange',
+    body: () => ({ loginCode: 'a'.repeat(43) }),
+    fields: ['loginCode'],
+    auth: false,
+  },
+  {
+    method: 'POST',
+    route: '/youtube/connect',
+    path: () => '/youtube/connect',
+    body: () => ({ workspaceId }),
+    fields: ['workspaceId'],
+    auth: true,
+  },
+  {
+    method: 'POST',
     route: '/billing/grants',
     path: () => '/billing/grants',
     body: () => ({ workspaceId, credits: 10, reason: 'Thanks for the bug report' }),

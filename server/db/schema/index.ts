@@ -7,3 +7,4 @@ export * from './pipeline.ts';
 export * from './renders.ts';
 export * from './workspaces.ts';
 export * from './yjs.ts';
+export * from './youtube.ts';
