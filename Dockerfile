@@ -1,7 +1,13 @@
 # One image for both roles of the distributed deployment: API nodes (`npm run start:api`) and
 # render workers (`npm run start:worker`). FFmpeg and ffprobe come from npm-shipped binaries and
-# the text font from an npm package, so the image needs nothing from apt.
+# the text font from an npm package. From apt only the better offline voices of the pipeline's
+# voice-over step: Festival with the HTS slt voice, and flite (espeak-ng WebAssembly from npm
+# is the fallback without them).
 FROM node:20-bookworm-slim
+
+RUN apt-get update \
+  && apt-get install -y --no-install-recommends festival festvox-us-slt-hts flite \
+  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app
 ENV NODE_ENV=production
