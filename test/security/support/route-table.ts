@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { tables } from '../../../server/db/index.ts';
 import { API_PREFIX, createApp } from '../../../server/http/app.ts';
 import type { Session } from '../../../shared/accounts.ts';
 import { makeImage } from '../../render-farm/media.ts';
@@ -49,6 +50,7 @@ export interface Tenants {
     assetId: string;
     invitationId: string;
     taskId: string;
+    channelId: string;
   };
   png: Buffer;
 }
@@ -176,6 +178,21 @@ export async function seedTenants(node: TestNode): Promise<Tenants> {
     [202],
     'chat',
   );
+  // A connected YouTube channel of A, straight into its table (the test node has no Google):
+  // its routes are checked for who may reach it, which never gets as far as Google.
+  const channelId = randomUUID();
+  await node.database.db.insert(tables.youtubeChannels).values({
+    id: channelId,
+    workspaceId: workspaceA,
+    youtubeChannelId: `UC${marker}`,
+    title: 'A channel',
+    clientId: 'tenant-matrix-client',
+    refreshTokenCiphertext: 'not.a.token',
+    tokenKeyId: 'none',
+    connectedBy: ownerA.user.id,
+    createdAt: new Date(),
+    updatedAt: new Date(),
+  });
   return {
     ownerA,
     viewerA,
@@ -192,6 +209,7 @@ export async function seedTenants(node: TestNode): Promise<Tenants> {
       assetId: asset.asset.id,
       invitationId: invitation.invitation.id,
       taskId: 'survey-audience',
+      channelId,
     },
   };
 }
@@ -212,6 +230,7 @@ export function fillPath(route: RouteEntry, tenants: Tenants): string {
     renders: ids.renderId,
     'pipeline-runs': ids.runId,
     assets: ids.assetId,
+    channels: ids.channelId,
   };
   return (
     route.path
@@ -258,6 +277,7 @@ export function examples(tenants: Tenants): Record<string, Example> {
     [`PATCH ${p}/workspaces/:id/members/:userId`]: { body: { role: 'viewer' }, role: 'owner' },
     [`DELETE ${p}/workspaces/:id/members/:userId`]: { role: 'owner' },
     [`DELETE ${p}/workspaces/:id/invitations/:invitationId`]: { role: 'owner' },
+    [`DELETE ${p}/youtube/channels/:id`]: { role: 'owner' },
     [`POST ${p}/projects/:id/renders`]: { body: { spec: RENDER_SPEC }, alsoAllowed: [402] },
     [`GET ${p}/renders/:id/output`]: { alsoAllowed: [404, 409] },
     [`GET ${p}/renders/:id/thumbnail`]: { alsoAllowed: [404, 409] },
