@@ -39,7 +39,8 @@ export function resolveFfmpegBinaries(options: ResolveFfmpegOptions = {}): Ffmpe
   };
 }
 
-function findOnPath(name: string, searchPath: string): string | undefined {
+/** The first executable `name` in the directories of `searchPath` (a PATH value), or undefined. */
+export function findOnPath(name: string, searchPath: string): string | undefined {
   for (const dir of searchPath.split(delimiter)) {
     if (!dir) continue;
     const candidate = join(dir, name);

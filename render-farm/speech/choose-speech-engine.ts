@@ -1,6 +1,5 @@
-import { accessSync, constants } from 'node:fs';
-import { delimiter, join } from 'node:path';
 import type OpenAI from 'openai';
+import { findOnPath } from '../ffmpeg-binaries.ts';
 import { EspeakWasmEngine, type EspeakWasmEngineOptions } from './espeak-wasm-engine.ts';
 import { FESTIVAL_SLT_VOICE, FestivalEngine } from './festival-engine.ts';
 import { FliteEngine } from './flite-engine.ts';
@@ -140,18 +139,4 @@ export function chooseSpeechEngine(options: ChooseSpeechEngineOptions): SpeechEn
       if (installed.flite?.voices.includes(voices.flite ?? 'slt')) return flite();
       return espeak();
   }
-}
-
-function findOnPath(name: string, searchPath: string): string | undefined {
-  for (const dir of searchPath.split(delimiter)) {
-    if (!dir) continue;
-    const candidate = join(dir, name);
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // Not in this directory; try the next one.
-    }
-  }
-  return undefined;
 }
