@@ -188,6 +188,11 @@ const environmentSchema = z.object({
    * carry it out again (what a node that died mid-pass held comes back after this long).
    */
   OUTBOX_LEASE_SECONDS: z.coerce.number().min(0.5).max(3600).default(30),
+  /**
+   * Seconds a pipeline step stays with the API node running it without a heart-beat (one a
+   * second) before another node takes it over: a publish whose node died resumes after this.
+   */
+  PIPELINE_LEASE_SECONDS: z.coerce.number().min(2).max(3600).default(30),
   /** Test only: crash points to arm (server/crash-points.ts); never set in production. */
   REELROOM_CRASH_POINTS: commaList.optional(),
 });
@@ -271,6 +276,8 @@ export interface Config {
   renderLeaseMs: number;
   /** OUTBOX_LEASE_SECONDS in ms. */
   outboxLeaseMs: number;
+  /** PIPELINE_LEASE_SECONDS in ms. */
+  pipelineLeaseMs: number;
   /** REELROOM_CRASH_POINTS (tests only). */
   crashPoints: string[];
 }
@@ -404,6 +411,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     reconcileIntervalMs: e.RECONCILE_INTERVAL_SECONDS * 1000,
     renderLeaseMs: e.RENDER_LEASE_SECONDS * 1000,
     outboxLeaseMs: e.OUTBOX_LEASE_SECONDS * 1000,
+    pipelineLeaseMs: e.PIPELINE_LEASE_SECONDS * 1000,
     crashPoints: e.REELROOM_CRASH_POINTS ?? [],
   };
 }

@@ -94,6 +94,8 @@ export type RuntimeConfig = Pick<
   outboxSweepIntervalMs?: number | undefined;
   /** OUTBOX_LEASE_SECONDS in ms: how long a claimed entry stays with its dispatcher. Default 30 s. */
   outboxLeaseMs?: number | undefined;
+  /** PIPELINE_LEASE_SECONDS in ms: a step's lease on the pipeline queue. Default 30 s. */
+  pipelineLeaseMs?: number | undefined;
   /** Prefix for every Redis key this node writes; tests isolate themselves with it. Default `reelroom`. */
   redisKeyPrefix?: string;
   /** Tuning of the realtime layer (Yjs grace periods, Socket.IO limits); tests and benches. */
@@ -354,6 +356,7 @@ export async function startNode(
     workers: config.pipeline?.workers,
     jobDeadlineMs: config.jobDeadlineMs,
     reconcileGraceMs: config.reconcileGraceMs,
+    ...(config.pipelineLeaseMs ? { queueOptions: { leaseMs: config.pipelineLeaseMs } } : {}),
   });
 
   // What must follow a commit (a job onto the queue, a notice to every node, a deleted

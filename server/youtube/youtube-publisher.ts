@@ -98,25 +98,43 @@ export class YoutubePublisher {
     const client = youtube.authorizedClient(channel);
     let videoId = existing?.youtubeVideoId ?? null;
     if (!videoId) {
-      let sessionUri = existing?.sessionUri;
-      if (!sessionUri) {
-        sessionUri = await this.#startSession(client, channel.clientId, input, total);
-        await db.insert(tables.youtubeUploadSessions).values({
-          stepKey: input.stepKey,
-          channelId: channel.id,
-          sessionUri,
-          totalBytes: total,
-          createdAt: new Date(),
-        });
+      let sessionUri = existing?.sessionUri ?? null;
+      for (let restarts = 0; ; restarts += 1) {
+        if (!sessionUri) {
+          sessionUri = await this.#startSession(client, channel.clientId, input, total);
+          await db
+            .insert(tables.youtubeUploadSessions)
+            .values({
+              stepKey: input.stepKey,
+              channelId: channel.id,
+              sessionUri,
+              totalBytes: total,
+              createdAt: new Date(),
+            })
+            .onConflictDoUpdate({
+              target: tables.youtubeUploadSessions.stepKey,
+              set: { sessionUri, totalBytes: total, createdAt: new Date() },
+            });
+        }
+        try {
+          videoId = await this.#send(
+            client,
+            channel.clientId,
+            sessionUri,
+            video.videoKey,
+            total,
+            input,
+          );
+          break;
+        } catch (error) {
+          // Google forgets a session after about a week (404) or ends it (410): nothing of it
+          // can be resumed, so start one session anew, once, paying its videos.insert again.
+          if (!(error instanceof UploadSessionGone) || restarts > 0) throw error;
+          input.progress(0, 'the upload session expired; starting a new one');
+          await youtube.quota.ensure(channel.clientId, ['videos.insert']);
+          sessionUri = null;
+        }
       }
-      videoId = await this.#send(
-        client,
-        channel.clientId,
-        sessionUri,
-        video.videoKey,
-        total,
-        input,
-      );
       await db
         .update(tables.youtubeUploadSessions)
         .set({ youtubeVideoId: videoId })
@@ -213,6 +231,7 @@ export class YoutubePublisher {
         input.progress((0.95 * offset) / total, `uploading ${Math.round((100 * offset) / total)}%`);
       } catch (error) {
         const status = (error as { response?: { status?: number } }).response?.status;
+        if (status === 404 || status === 410) throw new UploadSessionGone(status);
         if (status !== undefined && status < 500) throw await this.#googleFailure(clientId, error);
         if (input.signal.aborted) throw error;
         if (++failures > this.#o.maxRetries) throw sanitizedGoogleError(error);
@@ -271,6 +290,13 @@ export class YoutubePublisher {
       );
     }
     return sanitizedGoogleError(error);
+  }
+}
+
+/** Google no longer knows the upload session (expired: 404, or ended: 410). */
+class UploadSessionGone extends DomainError {
+  constructor(status: number) {
+    super('google_error', `Google no longer has the upload session (${status})`);
   }
 }
 

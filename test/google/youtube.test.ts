@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { sql } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Database, openDatabase, tables } from '../../server/db/index.ts';
 import { nextPacificMidnight, pacificDay, YoutubePublisher } from '../../server/youtube/index.ts';
@@ -365,6 +365,62 @@ describe('YouTube publishing against a local Google', () => {
     // A status query and the two chunks Google did not have.
     expect(google.calls.filter((c) => c.method === 'PUT').length - putsBefore).toBe(3);
     expect(Buffer.compare(google.videos.get(youtubeVideoId)!.bytes, video)).toBe(0);
+  });
+
+  it('starts one new session when Google forgot the stored one, and uploads every byte into it', async () => {
+    const channel = await connectChannel();
+    const video = randomBytes(1024 * 1024 + 4321);
+    await storedRender(video);
+    const stepKey = `pipeline:${randomUUID()}:0`;
+    const input = {
+      stepKey,
+      workspaceId,
+      projectId,
+      channelId: channel.id,
+      title: 'Expired session',
+      description: '',
+      privacy: 'private' as const,
+    };
+    const publisher = () =>
+      new YoutubePublisher({
+        db: database.db,
+        storage: node.services.storage,
+        youtube: node.services.youtube,
+        chunkBytes: 512 * 1024,
+      });
+    const starts = () =>
+      google.calls.filter((c) => c.path === '/upload/youtube/v3/videos' && c.method === 'POST')
+        .length;
+    const startsBefore = starts();
+    // A first worker sends one chunk and dies; a week later Google has forgotten the session.
+    const dying = new AbortController();
+    await expect(
+      publisher().publish({
+        ...input,
+        signal: dying.signal,
+        progress: () => dying.abort('killed'),
+      }),
+    ).rejects.toThrow();
+    const [before] = await database.db
+      .select()
+      .from(tables.youtubeUploadSessions)
+      .where(eq(tables.youtubeUploadSessions.stepKey, stepKey));
+    google.expireUploadSessions();
+    const messages: string[] = [];
+    const { youtubeVideoId } = await publisher().publish({
+      ...input,
+      signal: new AbortController().signal,
+      progress: (_value, message) => messages.push(message ?? ''),
+    });
+    expect(starts() - startsBefore).toBe(2);
+    expect(messages).toContain('the upload session expired; starting a new one');
+    expect(Buffer.compare(google.videos.get(youtubeVideoId)!.bytes, video)).toBe(0);
+    const [after] = await database.db
+      .select()
+      .from(tables.youtubeUploadSessions)
+      .where(eq(tables.youtubeUploadSessions.stepKey, stepKey));
+    expect(after!.sessionUri).not.toBe(before!.sessionUri);
+    expect(after!.youtubeVideoId).toBe(youtubeVideoId);
   });
 
   it('keeps no refresh token in plain text: raw PGlite files and every text column', async () => {

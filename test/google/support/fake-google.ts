@@ -63,6 +63,12 @@ export class FakeGoogle {
   dropNextChunkAfter: number | undefined;
   /** Answer the next chunk PUTs with 503 (after storing nothing). */
   failNextChunks = 0;
+  /**
+   * Once a session holds this many bytes, its chunk PUTs get no answer until
+   * {@link releaseStalledChunks} (a worker can be killed in the middle of one).
+   */
+  stallChunksAfterBytes: number | undefined;
+  readonly #stalled: ServerResponse[] = [];
   /** Claims the next ID tokens carry instead of the real ones (a wrong `aud`, say). */
   idTokenOverrides: Record<string, unknown> = {};
   /** Access tokens live this long (seconds). */
@@ -107,6 +113,22 @@ export class FakeGoogle {
   /** Every refresh token issued, for scans of the database for plain text. */
   get refreshTokens(): string[] {
     return [...this.#refresh.keys()];
+  }
+
+  /** Google forgets every unfinished upload session: their URIs answer 404 from now on. */
+  expireUploadSessions(): void {
+    for (const [id, session] of this.#uploads) if (!session.videoId) this.#uploads.delete(id);
+  }
+
+  /** Ends the stalled chunk PUTs with a dropped connection (nothing of them is kept). */
+  releaseStalledChunks(): void {
+    this.stallChunksAfterBytes = undefined;
+    for (const res of this.#stalled.splice(0)) res.socket?.destroy();
+  }
+
+  /** Chunk PUTs being held (see {@link stallChunksAfterBytes}). */
+  get stalledChunks(): number {
+    return this.#stalled.filter((res) => !res.socket?.destroyed).length;
   }
 
   /** Bytes an unfinished upload session holds. */
@@ -404,6 +426,13 @@ export class FakeGoogle {
       return;
     }
     const body = await readBody(req);
+    if (
+      this.stallChunksAfterBytes !== undefined &&
+      session.received.length >= this.stallChunksAfterBytes
+    ) {
+      this.#stalled.push(res);
+      return;
+    }
     if (this.failNextChunks > 0) {
       this.failNextChunks--;
       return send(res, 503, apiError(503, 'backendError', 'Backend Error', 'global'));
