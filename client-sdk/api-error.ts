@@ -1,5 +1,12 @@
 import type { ErrorCode } from '../shared/errors.ts';
 
+/** What is read of a failed response: fetch's `Response` and `hono/client`'s both have it. */
+export interface ErrorResponse {
+  readonly status: number;
+  readonly statusText: string;
+  text(): Promise<string>;
+}
+
 /** A 4xx/5xx answer of the API, carrying the contract's `{error: {code, message, details}}`. */
 export class ReelroomApiError extends Error {
   readonly status: number;
@@ -14,8 +21,11 @@ export class ReelroomApiError extends Error {
     this.details = details;
   }
 
-  /** Reads an error response; a body that is not the contract's shape still yields an error. */
-  static async from(response: Response): Promise<ReelroomApiError> {
+  /**
+   * Reads an error response (fetch's, or the typed client's); a body that is not the
+   * contract's shape still yields an error.
+   */
+  static async from(response: ErrorResponse): Promise<ReelroomApiError> {
     const text = await response.text();
     try {
       const body = JSON.parse(text) as {

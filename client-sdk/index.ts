@@ -8,5 +8,13 @@ export type {
 export { openProjectDocument } from './project-document.ts';
 export type { Page, ReelroomClientOptions, Tokens } from './rest-client.ts';
 export { ReelroomClient } from './rest-client.ts';
-export type { ConnectRoomsOptions, RoomSocket } from './rooms.ts';
-export { connectRooms, joinProject, leaveProject, RoomError, sendChat } from './rooms.ts';
+export type { ConnectRoomsOptions, RoomListener, RoomSocket } from './rooms.ts';
+export {
+  connectRooms,
+  isInRoom,
+  joinProject,
+  leaveProject,
+  RoomError,
+  sendChat,
+  watchRooms,
+} from './rooms.ts';

@@ -573,6 +573,13 @@ export class SocketHub extends EventEmitter<SocketHubEvents> {
    */
   applyMembershipChange(change: MembershipChange): void {
     this.#membershipEpoch += 1;
+    // Every socket of the user hears it, also one that joined no project of the workspace
+    // yet (a member just added): its page shows the new workspace's projects at once.
+    for (const socket of this.io.of('/').sockets.values()) {
+      if (socket.data.userId === change.userId) {
+        socket.emit('membership:changed', { workspaceId: change.workspaceId, role: change.role });
+      }
+    }
     for (const [socketId, joined] of this.#joined) {
       const socket = this.io.of('/').sockets.get(socketId);
       if (!socket || socket.data.userId !== change.userId) continue;

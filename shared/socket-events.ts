@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { chatContentSchema } from './coach.ts';
 import type { JobStatus } from './job-status.ts';
 import { text } from './text.ts';
+import type { Role } from './workspaces.ts';
 
 /** Room name for a project: every project event goes to `project:<projectId>`. */
 export function projectRoom(projectId: string): `project:${string}` {
@@ -69,6 +70,12 @@ export interface ServerToClientEvents {
    * projects), and joining it again or `chat:send` to it is refused.
    */
   'project:deleted': (event: { projectId: string }) => void;
+  /**
+   * Sent to every socket of a user whose membership of a workspace changed (added, role
+   * changed, removed: `role` null), whether or not it joined a project of it: the project list
+   * of a page updates at once. Not a room event; the user's own sockets only.
+   */
+  'membership:changed': (event: { workspaceId: string; role: Role | null }) => void;
 }
 
 /** The payload of `project:join` and `project:leave`. */

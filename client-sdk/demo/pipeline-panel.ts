@@ -1,12 +1,17 @@
 // The project page's Pipeline region: "Make video" starts a run, each step shows its progress
 // live from `pipeline:progress` and, once done, what it made (voice-over players, the
-// thumbnail, the video). Runs are read back from REST on opening, so they survive a reload.
+// thumbnail, the video) and what it cost. Runs are read back from REST on opening, so they
+// survive a reload; below them, the project's costs in total and per member. The credits line
+// and buttons beside "Make video" belong to credits-panel.ts.
 import type { PipelineArtifact, PipelineRun, PipelineStep } from '../../shared/pipeline.ts';
 import type { PipelineProgressEvent } from '../../shared/socket-events.ts';
 import type { Role } from '../../shared/workspaces.ts';
 import { ReelroomApiError } from '../api-error.ts';
 import type { ReelroomClient } from '../rest-client.ts';
-import { byId, el, messageOf } from './dom.ts';
+import { byId, el } from './dom.ts';
+import { explain, explainCaught } from './explain.ts';
+
+export { explain };
 
 export interface PipelinePanelOptions {
   client: ReelroomClient;
@@ -26,9 +31,6 @@ export interface PipelinePanel {
   close(): void;
 }
 
-/** Credits an owner adds in one click while payments are off: enough for a few short videos. */
-const GRANT_CREDITS = 500;
-
 const STEP_LABELS: Record<string, string> = {
   script: 'Script draft',
   voiceover: 'Voice-over',
@@ -37,49 +39,6 @@ const STEP_LABELS: Record<string, string> = {
   publish: 'YouTube upload',
 };
 
-/** What a failed step or refused request means, in words for the person at the page. */
-export function explain(error: { code?: string; message: string; status?: number }): string {
-  switch (error.code) {
-    case 'insufficient_credits':
-      return 'The workspace is out of credits for this step. An owner can add credits, then press Retry.';
-    case 'spend_limit_reached':
-      return 'This step would pass the spending limit (per video or per day), so it did not start.';
-    case 'script_empty':
-      return 'The script has no scenes yet. Write some first: one scene per block, blocks separated by a line with ---.';
-    case 'script_not_empty':
-      return 'The script already has text, so a draft would overwrite it. Run the other steps instead.';
-    case 'missing_input':
-      return `A step needs something an earlier step makes: ${error.message}.`;
-    case 'publish_not_configured':
-      return 'Publishing to YouTube is not set up on this server.';
-    case 'deadline_exceeded':
-      return 'This step took too long and was stopped. Press Retry to try again.';
-    case 'cancelled':
-      return 'Cancelled.';
-    case 'payments_configured':
-      return 'Payments are set up on this server: buy credits instead of adding them.';
-    case 'forbidden':
-      return "You can't do this with your role in the workspace; ask an owner.";
-    case 'rate_limited':
-      return 'Too many requests right now; wait a moment and try again.';
-    default:
-      if (error.status === 403)
-        return "You can't do this with your role in the workspace; ask an owner.";
-      if (error.status === 404) return 'This project is gone or you are no longer a member.';
-      if (error.status !== undefined && error.status >= 500)
-        return 'The server ran into a problem. Try again in a moment.';
-      return error.message.charAt(0).toUpperCase() + error.message.slice(1);
-  }
-}
-
-function explainCaught(caught: unknown): string {
-  if (caught instanceof ReelroomApiError) {
-    return explain({ code: caught.code, message: caught.message, status: caught.status });
-  }
-  if (caught instanceof TypeError) return 'The server could not be reached. Check the connection.';
-  return messageOf(caught);
-}
-
 export function openPipelinePanel(options: PipelinePanelOptions): PipelinePanel {
   const { client, projectId, workspaceId, role, signal } = options;
   const on = { signal };
@@ -87,15 +46,13 @@ export function openPipelinePanel(options: PipelinePanelOptions): PipelinePanel 
   const empty = byId('pipeline-empty');
   const errorLine = byId('pipeline-error');
   const make = byId<HTMLButtonElement>('make-video');
-  const grant = byId<HTMLButtonElement>('add-credits');
-  const credits = byId('credits');
+  const costsBox = byId('pipeline-costs');
   list.replaceChildren();
   empty.hidden = false;
   errorLine.textContent = '';
   make.disabled = role === 'viewer';
   make.title = role === 'viewer' ? 'Viewers watch runs; editors and owners start them.' : '';
-  grant.hidden = role !== 'owner';
-  grant.disabled = false;
+  costsBox.replaceChildren();
 
   /** Blob URLs of fetched assets, by asset id (fetched once, freed on close). */
   const blobs = new Map<string, Promise<string>>();
@@ -103,15 +60,52 @@ export function openPipelinePanel(options: PipelinePanelOptions): PipelinePanel 
   const loading = new Map<string, Promise<void>>();
   let closed = false;
 
-  const showBalance = async () => {
+  /** Member names for the costs by member (ids in the ledger), read once per refresh. */
+  let names = new Map<string, string>();
+
+  /** What the project's runs cost so far: the total, and who started what. */
+  const showCosts = async () => {
     try {
-      const wallet = await client.request<{ balance: number }>(
-        'GET',
-        `/billing/balance?workspaceId=${encodeURIComponent(workspaceId)}`,
+      const [costs, roster] = await Promise.all([
+        client.projects.costs(projectId),
+        client.workspaces.members(workspaceId).catch(() => []),
+      ]);
+      if (roster.length > 0) names = new Map(roster.map((m) => [m.userId, m.name]));
+      if (closed) return;
+      if (costs.entries.length === 0 && costs.totalUsd === 0) {
+        costsBox.replaceChildren();
+        return;
+      }
+      costsBox.replaceChildren(
+        el('h3', { className: 'muted', text: 'Costs' }),
+        el('p', {
+          className: 'costs-total',
+          text: `${usd(costs.totalUsd)} in provider costs so far for this project.`,
+        }),
+        el(
+          'ul',
+          { className: 'plain costs-by-member' },
+          ...costs.byMember.map((row) =>
+            el(
+              'li',
+              { data: { userId: row.userId ?? '' } },
+              el('span', {
+                className: 'member',
+                text: row.userId ? (names.get(row.userId) ?? 'A former member') : 'The system',
+              }),
+              el('span', {
+                className: 'muted',
+                text: ` · ${usd(row.usd)} over ${row.calls} ${row.calls === 1 ? 'call' : 'calls'}`,
+              }),
+            ),
+          ),
+        ),
       );
-      credits.textContent = `${wallet.balance} credits`;
-    } catch {
-      credits.textContent = '';
+      costsBox.querySelector('ul')!.setAttribute('aria-label', 'Costs per member');
+    } catch (caught) {
+      costsBox.replaceChildren(
+        el('p', { className: 'error', text: `Costs could not be read: ${explainCaught(caught)}` }),
+      );
     }
   };
 
@@ -183,6 +177,7 @@ export function openPipelinePanel(options: PipelinePanelOptions): PipelinePanel 
             className: 'muted',
             text: ` · started ${new Date(run.createdAt).toLocaleString()}`,
           }),
+          el('span', { className: 'run-cost muted' }),
           el('span', { className: 'spacer' }),
           cancel,
           retry,
@@ -200,6 +195,7 @@ export function openPipelinePanel(options: PipelinePanelOptions): PipelinePanel 
     item.dataset.status = run.status;
     item.querySelector('.run-status')!.textContent = `Run ${run.status}`;
     item.querySelector('.run-error')!.textContent = run.error ? explain(run.error) : '';
+    item.querySelector('.run-cost')!.textContent = ` · ${costOf(run.costUsd, run.steps)}`;
     const editable = role !== 'viewer';
     (item.querySelector('.retry') as HTMLElement).hidden =
       !editable || !(run.status === 'failed' || run.status === 'cancelled');
@@ -218,6 +214,7 @@ export function openPipelinePanel(options: PipelinePanelOptions): PipelinePanel 
             el('span', { className: 'name', text: STEP_LABELS[step.name] ?? step.name }),
             el('span', { className: 'status muted' }),
             el('span', { className: 'message muted' }),
+            el('span', { className: 'cost muted' }),
           ),
           el('progress', {}),
           el('p', { className: 'error step-error' }),
@@ -226,6 +223,8 @@ export function openPipelinePanel(options: PipelinePanelOptions): PipelinePanel 
         steps.append(row);
       }
       setStepProgress(row, step.status, step.progress);
+      row.querySelector('.cost')!.textContent =
+        step.costUsd > 0 || step.credits > 0 ? ` · ${costOf(step.costUsd, [step])}` : '';
       row.querySelector('.step-error')!.textContent = step.error ? explain(step.error) : '';
       showArtifacts(row, step);
     }
@@ -314,12 +313,21 @@ export function openPipelinePanel(options: PipelinePanelOptions): PipelinePanel 
         caption.textContent = 'The script as it was used.';
         figure.append(caption);
         return figure;
-      case 'youtube':
-        caption.textContent = artifact.youtubeVideoId
-          ? `On YouTube: ${artifact.youtubeVideoId}`
-          : 'Uploaded to YouTube.';
+      case 'youtube': {
+        if (!artifact.youtubeVideoId) {
+          caption.textContent = 'Uploaded to YouTube.';
+          figure.append(caption);
+          return figure;
+        }
+        const link = el('a', { text: 'Watch on YouTube' });
+        link.href = `https://www.youtube.com/watch?v=${encodeURIComponent(artifact.youtubeVideoId)}`;
+        link.target = '_blank';
+        link.rel = 'noopener';
+        link.dataset.youtubeVideoId = artifact.youtubeVideoId;
+        caption.append('On YouTube: ', link);
         figure.append(caption);
         return figure;
+      }
       default:
         return null;
     }
@@ -376,31 +384,6 @@ export function openPipelinePanel(options: PipelinePanelOptions): PipelinePanel 
     on,
   );
 
-  grant.addEventListener(
-    'click',
-    async () => {
-      errorLine.textContent = '';
-      grant.disabled = true;
-      try {
-        const granted = await client.request<{ balance: number }>('POST', '/billing/grants', {
-          workspaceId,
-          credits: GRANT_CREDITS,
-          reason: 'Added from the demo page to try the pipeline',
-        });
-        credits.textContent = `${granted.balance} credits`;
-      } catch (caught) {
-        errorLine.textContent = explainCaught(caught);
-        // With Stripe configured grants are off for good: no button that always fails.
-        if (caught instanceof ReelroomApiError && caught.code === 'payments_configured') {
-          grant.hidden = true;
-        }
-      } finally {
-        grant.disabled = false;
-      }
-    },
-    on,
-  );
-
   return {
     onProgress(event) {
       const item = runItem(event.runId);
@@ -418,7 +401,7 @@ export function openPipelinePanel(options: PipelinePanelOptions): PipelinePanel 
       ) {
         // The step's artifacts, errors and the run's own status come with the run.
         void loadRun(event.runId).then(() => {
-          if (event.status !== 'running') void showBalance();
+          if (event.status !== 'running') void showCosts();
         });
       } else if (item.dataset.status === 'queued') {
         item.dataset.status = 'running';
@@ -435,7 +418,7 @@ export function openPipelinePanel(options: PipelinePanelOptions): PipelinePanel 
       } catch (caught) {
         errorLine.textContent = explainCaught(caught);
       }
-      await showBalance();
+      await showCosts();
     },
     close() {
       closed = true;
@@ -447,4 +430,16 @@ export function openPipelinePanel(options: PipelinePanelOptions): PipelinePanel 
       blobs.clear();
     },
   };
+}
+
+/** Dollars as a person reads them: cents, or a fraction of a cent for tiny AI calls. */
+function usd(amount: number): string {
+  if (amount === 0) return '$0.00';
+  return amount < 0.01 ? `$${amount.toFixed(4)}` : `$${amount.toFixed(2)}`;
+}
+
+/** "$0.03 · 55 credits": what a run or a step cost, in money and in the workspace's credits. */
+function costOf(costUsd: number, steps: Array<Pick<PipelineStep, 'credits'>>): string {
+  const credits = steps.reduce((sum, step) => sum + step.credits, 0);
+  return `${usd(costUsd)} · ${credits} ${credits === 1 ? 'credit' : 'credits'}`;
 }

@@ -1,18 +1,13 @@
-import DOMPurify from 'dompurify';
-import { marked } from 'marked';
-import { CoachErrorCodes } from '../../shared/coach.ts';
 import type { PipelineRun } from '../../shared/pipeline.ts';
 import type { Project } from '../../shared/projects.ts';
 import { parseScript } from '../../shared/script-format.ts';
-import type {
-  ChatMessageWire,
-  RenderProgressEvent,
-  ServerToClientEvents,
-} from '../../shared/socket-events.ts';
+import type { RenderProgressEvent, ServerToClientEvents } from '../../shared/socket-events.ts';
 import type { Role } from '../../shared/workspaces.ts';
 import { openProjectDocument } from '../project-document.ts';
 import type { ReelroomClient } from '../rest-client.ts';
-import { joinProject, leaveProject, type RoomSocket, sendChat } from '../rooms.ts';
+import { joinProject, leaveProject, RoomError, type RoomSocket } from '../rooms.ts';
+import { openCoachPanel } from './coach-panel.ts';
+import { watchConnection } from './connection-status.ts';
 import { byId, el, messageOf } from './dom.ts';
 import { openPipelinePanel } from './pipeline-panel.ts';
 import { openPlanPanel } from './plan-panel.ts';
@@ -30,13 +25,6 @@ export interface ProjectRoomOptions {
   onDeleted: () => void;
 }
 
-/** A chat message as the page shows it: stored messages carry the id of their reply. */
-type ShownMessage = Pick<ChatMessageWire, 'id' | 'role' | 'content'> & {
-  authorName?: unknown;
-  replyId?: unknown;
-  status?: unknown;
-};
-
 /** Cursor colours, one per member (picked from the user id so it stays the same). */
 const COLORS = ['#1971c2', '#c2255c', '#2b8a3e', '#e8590c', '#6741d9', '#0c8599', '#a61e4d'];
 
@@ -46,22 +34,14 @@ function colorOf(seed: string): string {
   return COLORS[hash % COLORS.length]!;
 }
 
-/** Markdown from the coach as safe HTML: marked renders, DOMPurify strips anything active. */
-function renderMarkdown(target: Element, markdown: string): void {
-  const html = marked.parse(markdown, { async: false, gfm: true, breaks: true });
-  target.innerHTML = DOMPurify.sanitize(html.trim());
-  (target as HTMLElement).dataset.markdown = markdown;
-}
-
 /**
  * Opens a project on the page: the live script (Yjs), who is here, the coach chat and render
- * progress (the Socket.IO room), the pipeline panel, and the invite form for owners. Returns what closes it all.
+ * progress (the Socket.IO room) and the pipeline panel. Returns what closes it all.
  */
 export async function openProjectRoom(options: ProjectRoomOptions): Promise<() => Promise<void>> {
   const { client, socket, project, role } = options;
   const projectId = project.id;
   const listeners = new AbortController();
-  const on = { signal: listeners.signal };
 
   // The open project's id, for scripts and tests driving the page.
   byId('project-view').dataset.projectId = projectId;
@@ -76,27 +56,21 @@ export async function openProjectRoom(options: ProjectRoomOptions): Promise<() =
   editorHost.replaceChildren();
   const readOnly = role === 'viewer';
   byId('script-readonly').hidden = !readOnly;
-  const token = client.tokens?.accessToken ?? '';
-  const script = openProjectDocument({ baseUrl: client.baseUrl, token, projectId, kind: 'script' });
-  const planDoc = openProjectDocument({ baseUrl: client.baseUrl, token, projectId, kind: 'plan' });
+  // Asked on every reconnection; a 4401 close (expired token) refreshes it and reconnects.
+  const documentOptions = {
+    baseUrl: client.baseUrl,
+    token: () => client.tokens?.accessToken ?? '',
+    refreshToken: () => client.auth.refresh(),
+    projectId,
+  };
+  const script = openProjectDocument({ ...documentOptions, kind: 'script' });
+  const planDoc = openProjectDocument({ ...documentOptions, kind: 'plan' });
   const { doc, provider } = script;
   provider.awareness.setLocalStateField('user', {
     name: options.userName,
     color: colorOf(options.userName),
     colorLight: `${colorOf(options.userName)}33`,
   });
-
-  // One status for the three transports: both Yjs documents and the Socket.IO room.
-  let everConnected = false;
-  const showStatus = () => {
-    const connected =
-      provider.wsconnected && provider.synced && planDoc.provider.wsconnected && socket.connected;
-    if (connected) everConnected = true;
-    const text = connected ? 'connected' : everConnected ? 'reconnecting…' : 'connecting…';
-    byId('doc-status').textContent = text;
-    byId('doc-dot').classList.toggle('on', connected);
-  };
-  const statusTimer = setInterval(showStatus, 500);
 
   // Voice-over length per scene, from the latest run that made voice-overs.
   const voiceSeconds = new Map<number, number>();
@@ -148,7 +122,6 @@ export async function openProjectRoom(options: ProjectRoomOptions): Promise<() =
 
   let closeEditor: (() => void) | undefined;
   const onSync = (synced: boolean) => {
-    showStatus();
     // Bound only once the server's state is in, so nothing typed early is lost or doubled.
     if (!synced || closeEditor) return;
     closeEditor = openScriptEditor({
@@ -162,23 +135,7 @@ export async function openProjectRoom(options: ProjectRoomOptions): Promise<() =
       },
     });
   };
-  const onStatus = () => showStatus();
-  const onClose = (event: CloseEvent | null) => {
-    // 4401: the access token expired; refresh it for the providers' next attempt.
-    if (event?.code !== 4401) return;
-    client.auth.refresh().then(
-      () => {
-        provider.params.token = client.tokens?.accessToken ?? '';
-        planDoc.provider.params.token = client.tokens?.accessToken ?? '';
-      },
-      () => undefined,
-    );
-  };
-  for (const { provider: each } of [script, planDoc]) {
-    each.on('sync', each === provider ? onSync : onStatus);
-    each.on('status', onStatus);
-    each.on('connection-close', onClose);
-  }
+  provider.on('sync', onSync);
   const closePlan = openPlanPanel({
     client,
     projectId,
@@ -196,36 +153,17 @@ export async function openProjectRoom(options: ProjectRoomOptions): Promise<() =
     signal: listeners.signal,
   });
 
-  // ---- room events
-  const chatLog = byId('chat-log');
-  const bubble = (id: string): HTMLElement | null =>
-    chatLog.querySelector(`li[data-id="${CSS.escape(id)}"]`);
-  const showMessage = (message: ShownMessage, status: string) => {
-    if (bubble(message.id)) return;
-    const author =
-      message.role === 'assistant'
-        ? 'Coach'
-        : typeof message.authorName === 'string'
-          ? message.authorName
-          : 'Member';
-    chatLog.append(
-      el(
-        'li',
-        { className: message.role, data: { id: message.id, status } },
-        el('span', { className: 'author', text: author }),
-        el('div', { className: 'text' }),
-      ),
-    );
-    renderMarkdown(bubble(message.id)!.querySelector('.text')!, message.content);
-    chatLog.scrollTop = chatLog.scrollHeight;
-  };
-  const reply = (messageId: string): HTMLElement => {
-    if (!bubble(messageId)) {
-      showMessage({ id: messageId, role: 'assistant', content: '' }, 'streaming');
-    }
-    return bubble(messageId)!;
-  };
+  // ---- the coach chat: streamed Markdown replies, decisions, clickable suggestions
+  const coach = openCoachPanel({
+    client,
+    socket,
+    projectId,
+    canAct: !readOnly,
+    onRunStarted: () => void pipeline.refresh(),
+    signal: listeners.signal,
+  });
 
+  // ---- room events
   const stopListening: Array<() => void> = [];
   const listen = <E extends keyof ServerToClientEvents>(
     event: E,
@@ -236,36 +174,12 @@ export async function openProjectRoom(options: ProjectRoomOptions): Promise<() =
     stopListening.push(() => socket.off(event, handler as never));
   };
   const handlers: Partial<ServerToClientEvents> = {
+    ...coach.handlers,
     presence: (event) => {
       if (event.projectId !== projectId) return;
       byId('presence').replaceChildren(
         ...event.users.map((user) => el('li', { text: user.name, data: { userId: user.userId } })),
       );
-    },
-    'chat:message': ({ message }) => {
-      if (message.projectId !== projectId) return;
-      showMessage(message, 'done');
-      // The reply streams under `replyId`; its bubble waits right below the question.
-      if (typeof message.replyId === 'string') reply(message.replyId);
-    },
-    'chat:token': ({ messageId, delta }) => {
-      const text = reply(messageId).querySelector<HTMLElement>('.text')!;
-      renderMarkdown(text, (text.dataset.markdown ?? '') + delta);
-      chatLog.scrollTop = chatLog.scrollHeight;
-    },
-    'chat:done': ({ messageId }) => {
-      reply(messageId).dataset.status = 'done';
-    },
-    'chat:error': ({ messageId, error }) => {
-      const item = reply(messageId);
-      if (error.code === CoachErrorCodes.ReplyRestarted) {
-        // The reply starts over under the same id: drop what streamed so far.
-        renderMarkdown(item.querySelector('.text')!, '');
-        item.dataset.status = 'streaming';
-        return;
-      }
-      item.dataset.status = 'error';
-      item.append(el('span', { className: 'error', text: ` (${error.message})` }));
     },
     'render:progress': showRender,
     'pipeline:progress': (event) => {
@@ -273,20 +187,6 @@ export async function openProjectRoom(options: ProjectRoomOptions): Promise<() =
       if (event.step === 'voiceover' && event.status === 'completed') {
         loadVoiceOvers().catch(() => undefined);
       }
-    },
-    'decision:detected': ({ decision }) => {
-      // Highlight the message the decision was read from; the Plan region lists it (Y doc).
-      const source = typeof decision.sourceMessageId === 'string' ? decision.sourceMessageId : '';
-      const item = source ? bubble(source) : null;
-      if (!item || item.querySelector(`[data-decision-id="${CSS.escape(decision.id)}"]`)) return;
-      item.classList.add('decided');
-      item.append(
-        el('span', {
-          className: 'badge decision',
-          text: `Decision · ${decision.category}`,
-          data: { decisionId: decision.id },
-        }),
-      );
     },
     'project:deleted': (event) => {
       if (event.projectId === projectId) options.onDeleted();
@@ -297,81 +197,46 @@ export async function openProjectRoom(options: ProjectRoomOptions): Promise<() =
   }
   // After a reconnect the SDK joins the room again by itself (connectRooms' onRejoinFailed).
 
-  // ---- forms
-  byId('chat-form').addEventListener(
-    'submit',
-    async (event) => {
-      event.preventDefault();
-      const input = byId<HTMLInputElement>('chat-input');
-      const content = input.value.trim();
-      if (!content) return;
-      byId('chat-error').textContent = '';
-      try {
-        await sendChat(socket, projectId, content);
-        input.value = '';
-      } catch (error) {
-        byId('chat-error').textContent = messageOf(error);
-      }
-    },
-    on,
-  );
+  // The invite form belongs to the Team region (team-panel.ts, opened by main.ts).
 
-  const invite = byId<HTMLFormElement>('invite-form');
-  invite.hidden = role !== 'owner';
-  byId('invite-status').textContent = '';
-  invite.addEventListener(
-    'submit',
-    async (event) => {
-      event.preventDefault();
-      const email = byId<HTMLInputElement>('invite-email');
-      const inviteRole = byId<HTMLSelectElement>('invite-role').value as Role;
-      const status = byId('invite-status');
-      try {
-        const added = await client.workspaces.addMember(
-          project.workspaceId,
-          email.value,
-          inviteRole,
-        );
-        status.textContent =
-          'member' in added
-            ? `${added.member.name} joined as ${added.member.role}.`
-            : `Invited ${added.invitation.email} as ${added.invitation.role}; they join when they sign up.`;
-        email.value = '';
-      } catch (error) {
-        status.textContent = messageOf(error);
-      }
+  // ---- one status for every transport; what was missed is read back once all are up again
+  const presence = byId('presence');
+  const stopStatus = watchConnection({
+    socket,
+    projectId,
+    providers: [provider, planDoc.provider],
+    label: byId('doc-status'),
+    dot: byId('doc-dot'),
+    onChange: (state, previous) => {
+      // Who is here is unknown while away: shown dimmed until the room says it again.
+      presence.classList.toggle('stale', state !== 'connected');
+      if (state !== 'connected' || previous === 'connecting') return;
+      byId('chat-error').textContent = '';
+      void coach.loadHistory();
+      void pipeline.refresh();
     },
-    on,
-  );
+  });
+  stopListening.push(stopStatus);
 
   // ---- history, then the room (duplicates of messages in both are dropped by id)
+  await coach.loadHistory();
   try {
-    const { messages } = await client.request<{ messages: ShownMessage[] }>(
-      'GET',
-      `/projects/${encodeURIComponent(projectId)}/chat/messages?limit=30`,
-    );
-    for (const message of messages.reverse()) {
-      showMessage(message, message.status === 'incomplete' ? 'error' : 'done');
-    }
+    await joinProject(socket, projectId);
   } catch (error) {
-    byId('chat-error').textContent = messageOf(error);
+    // Refused (not a member any more): nothing to show. Anything else (the connection is
+    // down): the SDK joins by itself once it is back, and the status says so meanwhile.
+    if (error instanceof RoomError) throw error;
   }
-  await joinProject(socket, projectId);
   // After joining, so a run that ends meanwhile is either listed here or announced.
   await pipeline.refresh();
   loadVoiceOvers().catch((error: unknown) => {
     byId('outline-error').textContent = messageOf(error);
   });
-  // Events missed while the socket was away are read back once the SDK has joined again.
-  const onReconnect = () => setTimeout(() => void pipeline.refresh(), 500);
-  socket.io.on('reconnect', onReconnect);
-  stopListening.push(() => socket.io.off('reconnect', onReconnect));
 
   return async () => {
     listeners.abort();
     pipeline.close();
     for (const stop of stopListening) stop();
-    clearInterval(statusTimer);
     closeEditor?.();
     closePlan();
     for (const each of [script, planDoc]) {

@@ -94,7 +94,9 @@ export function openScriptEditor(options: ScriptEditorOptions): () => void {
     EditorView.contentAttributes.of({
       'aria-label': 'Script',
       'aria-multiline': 'true',
-      ...(options.readOnly ? { 'aria-readonly': 'true' } : {}),
+      // A read-only editor is not contenteditable: a tab stop keeps it reachable and
+      // scrollable from the keyboard (axe: scrollable-region-focusable).
+      ...(options.readOnly ? { 'aria-readonly': 'true', tabindex: '0' } : {}),
     }),
   ];
   if (options.readOnly) {

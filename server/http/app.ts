@@ -5,14 +5,17 @@ import { getPath } from 'hono/utils/url';
 import { canonicalPath } from '../../shared/ids.ts';
 import type { Services } from '../services.ts';
 import type { AppEnv } from './app-env.ts';
+import { buildAsyncApiDocument } from './asyncapi-document.ts';
 import { handleError, handleNotFound } from './error-handler.ts';
 import { limitBody, requestContext, requireJsonBody } from './middleware.ts';
+import { buildOpenApiDocument, type OpenApiDocument } from './openapi-document.ts';
 import { assetRoutes, isAssetUpload } from './routes/assets.ts';
 import { authRoutes } from './routes/auth.ts';
 import { billingRoutes } from './routes/billing.ts';
 import { coachRoutes } from './routes/coach.ts';
 import { demoRoutes } from './routes/demo.ts';
-import { docsRoutes } from './routes/docs.ts';
+import { createDocsRoutes } from './routes/docs.ts';
+import { featureRoutes } from './routes/features.ts';
 import { googleAuthRoutes } from './routes/google-auth.ts';
 import { healthRoutes } from './routes/health.ts';
 import { metricsRoutes } from './routes/metrics.ts';
@@ -30,6 +33,7 @@ export const API_PREFIX = '/api/v1';
 function createApi() {
   return new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
     .route('/', healthRoutes)
+    .route('/', featureRoutes)
     .route('/', authRoutes)
     .route('/', workspaceRoutes)
     .route('/', projectRoutes)
@@ -44,17 +48,8 @@ function createApi() {
 }
 
 export type ApiType = ReturnType<typeof createApi>;
-
-const OPENAPI_INFO = {
-  openapi: '3.1.0',
-  info: {
-    title: 'Reelroom API',
-    version: '1.0.0',
-    description:
-      'Real-time collaboration for teams that make AI-assisted videos. Errors are `{"error": {"code", "message"}}`.',
-  },
-  servers: [{ url: API_PREFIX }],
-};
+/** The API's routes as a type, for `hc<AppType>` in the client SDK (STYLE: HTTP). */
+export type AppType = ApiType;
 
 /**
  * The HTTP app: `/api/v1/*` (plus `/health`, `/ready` and `/openapi.json` at the root for
@@ -68,7 +63,13 @@ export function createApp(services: Services) {
     scheme: 'bearer',
     bearerFormat: 'JWT',
   });
-  api.doc31('/openapi.json', OPENAPI_INFO);
+  // Built on first request, then kept: the routes do not change once the app exists.
+  let openapi: OpenApiDocument | undefined;
+  let asyncapi: ReturnType<typeof buildAsyncApiDocument> | undefined;
+  const docsRoutes = createDocsRoutes({
+    openapi: () => (openapi ??= buildOpenApiDocument(api)),
+    asyncapi: () => (asyncapi ??= buildAsyncApiDocument()),
+  });
 
   const app = new OpenAPIHono<AppEnv>({
     defaultHook: validationHook,
@@ -89,7 +90,6 @@ export function createApp(services: Services) {
   app.route(API_PREFIX, api);
   app.route('/', healthRoutes);
   app.route('/', metricsRoutes);
-  app.get('/openapi.json', (c) => c.redirect(`${API_PREFIX}/openapi.json`, 308));
   app.route('/', docsRoutes);
   app.route('/', demoRoutes);
   app.onError(handleError);

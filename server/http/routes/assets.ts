@@ -68,6 +68,30 @@ async function readUpload(c: Context<AppEnv>): Promise<Uint8Array> {
   return new Uint8Array(await file.arrayBuffer());
 }
 
+const binaryFile = { type: 'string' as const, contentMediaType: 'application/octet-stream' };
+
+/**
+ * The upload's body for the OpenAPI document. Plain JSON Schema rather than zod on purpose: a
+ * zod schema would make the route parse the form before the size limit and content sniffing
+ * of `readUpload` run.
+ */
+const uploadBody = {
+  required: true as const,
+  content: {
+    'multipart/form-data': {
+      schema: {
+        type: 'object' as const,
+        properties: { file: { ...binaryFile, description: 'The image or audio file' } },
+        required: ['file'],
+      },
+      encoding: { file: { contentType: 'image/png, image/jpeg, audio/wav, audio/mpeg' } },
+    },
+    'application/octet-stream': {
+      schema: { ...binaryFile, description: 'The file itself as the body' },
+    },
+  },
+};
+
 const upload = createRoute({
   ...base,
   middleware: [requireAuth, uploadLimit] as const,
@@ -78,7 +102,7 @@ const upload = createRoute({
     'The body is `multipart/form-data` with the file in a field named `file`, or the raw bytes ' +
     'with any other content type. The type is decided from the content, never from a name. ' +
     'Images up to 10 MiB and 8192 px per side, audio up to 100 MiB.',
-  request: { params: projectIdParamsSchema },
+  request: { params: projectIdParamsSchema, body: uploadBody },
   responses: {
     201: json(z.object({ asset: assetSchema }), 'Stored'),
     ...commonErrors,
