@@ -5,6 +5,7 @@ import * as Y from 'yjs';
 import { CloseCodes } from '../shared/close-codes.ts';
 import { parseYjsDocName, SCRIPT_TEXT } from '../shared/yjs-docs.ts';
 import type { AccessCheck, MemberRole, MembershipChange, ProjectAccess } from './access-check.ts';
+import { CompactionScheduler } from './compaction-scheduler.ts';
 import type { DocumentBusMessageKind } from './document-bus-message.ts';
 import {
   DocumentBusMessageKind as BusKind,
@@ -14,11 +15,13 @@ import {
 import type { DocumentPeer } from './document-connection.ts';
 import { DocumentConnection } from './document-connection.ts';
 import type { DocumentStore } from './document-store.ts';
+import { compactLogStep } from './log-compaction.ts';
 import type { RealtimeLogger } from './logger.ts';
 import { stderrLogger } from './logger.ts';
 import type { MessageBus } from './message-bus.ts';
 import { LocalMessageBus } from './message-bus.ts';
 import { applyStoredDocument, SERVER_ORIGIN, SharedDocument } from './shared-document.ts';
+import { UpdateLogWriter } from './update-log-writer.ts';
 
 export interface DocumentManagerOptions {
   /** Where documents live. Required. */
@@ -38,10 +41,28 @@ export interface DocumentManagerOptions {
    */
   unloadGraceMs?: number;
   /**
-   * Compact a document after this many stored updates (counted on this node, rows found at
-   * load included). Default 500: bounds load time without compacting on every keystroke.
+   * Compact a document after about this many stored updates (counted on this node, rows found
+   * at load included; each document's threshold is jittered by ±25 % so documents under the
+   * same load do not come due together). Default 500: bounds load time without compacting on
+   * every keystroke.
    */
   compactEvery?: number;
+  /**
+   * ...or about this long (ms, jittered the same way) after the first update not compacted
+   * yet, whichever comes first. Default 60 000.
+   */
+  compactEveryMs?: number;
+  /**
+   * Rows one compaction step folds into the snapshot. Default 250: a step's merge is bounded
+   * (a few ms on a 150 KB document) and the event loop gets a turn between steps; a longer log
+   * takes several steps.
+   */
+  compactionChunk?: number;
+  /**
+   * How long (ms) the first update of a group commit may wait for others while no write is in
+   * flight (see `UpdateLogWriter`'s `maxWaitMs`). Default 1.
+   */
+  groupCommitMaxWaitMs?: number;
   /** Compact when a document is unloaded (and on close) if it stored updates. Default true. */
   compactOnUnload?: boolean;
   /**
@@ -98,6 +119,9 @@ export type DocumentEdit = (doc: Y.Doc) => void;
 const DEFAULTS = {
   unloadGraceMs: 30_000,
   compactEvery: 500,
+  compactEveryMs: 60_000,
+  compactionChunk: 250,
+  groupCommitMaxWaitMs: 1,
   compactOnUnload: true,
   maxPendingMessages: 1000,
   maxDocumentBytes: 8 * 1024 * 1024,
@@ -105,6 +129,8 @@ const DEFAULTS = {
 };
 
 const MEMBERSHIP_RECHECK_LIMIT = 10;
+/** Steps one compaction takes before letting other documents' compactions go first. */
+const MAX_COMPACTION_STEPS = 8;
 /**
  * How long a failed append may wait for the access check that explains it. Bounded so that
  * with the database down the client still hears 4503 soon and retries.
@@ -132,7 +158,10 @@ export class DocumentManager extends EventEmitter<DocumentManagerEvents> {
   readonly #countedUser = new WeakMap<DocumentConnection, string>();
   /** Connections whose failed append is being explained (see #closeAfterStoreFailure). */
   readonly #checkingStoreFailure = new WeakSet<DocumentConnection>();
-  readonly #compactions = new Map<string, Promise<boolean>>();
+  /** The node's group commit: one transaction for what all documents received meanwhile. */
+  readonly #writer: UpdateLogWriter;
+  /** When each document compacts, one at a time per node. */
+  readonly #compactions: CompactionScheduler;
   readonly #background = new Set<Promise<unknown>>();
   /** Bumped on every membership change; an admission that spans a bump re-checks access. */
   #membershipEpoch = 0;
@@ -153,6 +182,9 @@ export class DocumentManager extends EventEmitter<DocumentManagerEvents> {
     if (!Number.isInteger(merged.compactEvery) || merged.compactEvery < 1) {
       throw new Error('DocumentManager: compactEvery must be an integer >= 1');
     }
+    if (!Number.isInteger(merged.compactionChunk) || merged.compactionChunk < 1) {
+      throw new Error('DocumentManager: compactionChunk must be an integer >= 1');
+    }
     if (!Number.isInteger(merged.maxPendingMessages) || merged.maxPendingMessages < 1) {
       throw new Error('DocumentManager: maxPendingMessages must be an integer >= 1');
     }
@@ -169,6 +201,16 @@ export class DocumentManager extends EventEmitter<DocumentManagerEvents> {
     this.#bus = options.bus ?? new LocalMessageBus();
     this.#logger = options.logger ?? stderrLogger;
     this.nodeId = options.nodeId ?? randomUUID();
+    this.#writer = new UpdateLogWriter({
+      store: this.#store,
+      maxWaitMs: merged.groupCommitMaxWaitMs,
+    });
+    this.#compactions = new CompactionScheduler({
+      compact: (docName) => this.#compactLog(docName),
+      everyUpdates: merged.compactEvery,
+      everyMs: merged.compactEveryMs,
+      logger: this.#logger,
+    });
     this.#bus.on('resync', this.#onResync);
   }
 
@@ -386,7 +428,7 @@ export class DocumentManager extends EventEmitter<DocumentManagerEvents> {
       if (!document) {
         document = new SharedDocument(
           name,
-          this.#store,
+          this.#writer,
           {
             afterStored: (stored, update) => this.#afterStored(stored, update),
             afterLocalAwareness: (changed, update) =>
@@ -444,7 +486,7 @@ export class DocumentManager extends EventEmitter<DocumentManagerEvents> {
     // Ask the other nodes for their clients' presence, instead of waiting up to 15 s for the
     // clients' periodic awareness renewal.
     this.#publish(document.name, BusKind.QueryAwareness, new Uint8Array(0));
-    this.#maybeCompact(document);
+    this.#maybeCompact(document, document.uncompacted);
   }
 
   #onBusMessage(document: SharedDocument, bytes: Uint8Array, buffered: boolean): void {
@@ -485,7 +527,7 @@ export class DocumentManager extends EventEmitter<DocumentManagerEvents> {
   #afterStored(document: SharedDocument, update: Uint8Array): void {
     this.emit('stored', document.name, update);
     this.#publish(document.name, BusKind.Update, update);
-    this.#maybeCompact(document);
+    this.#maybeCompact(document, 1);
   }
 
   #publish(docName: string, kind: DocumentBusMessageKind, payload: Uint8Array): void {
@@ -495,11 +537,10 @@ export class DocumentManager extends EventEmitter<DocumentManagerEvents> {
     });
   }
 
-  #maybeCompact(document: SharedDocument): void {
-    if (document.discarded || document.uncompacted < this.#options.compactEvery) return;
-    if (this.#compactions.has(document.name)) return;
-    document.uncompacted = 0;
-    this.#track(this.compact(document.name));
+  /** Counts `rows` stored updates of a loaded document; queues its compaction when due. */
+  #maybeCompact(document: SharedDocument, rows: number): void {
+    if (document.discarded || document.state !== 'ready') return;
+    if (this.#compactions.noteStored(document.name, rows)) document.uncompacted = 0;
   }
 
   #maybeScheduleUnload(document: SharedDocument): void {
@@ -526,6 +567,7 @@ export class DocumentManager extends EventEmitter<DocumentManagerEvents> {
     document.unloaded = (async () => {
       await document.idle();
       this.#documents.delete(document.name);
+      this.#compactions.forget(document.name);
       try {
         await document.unsubscribe();
       } catch (error) {
@@ -637,37 +679,35 @@ export class DocumentManager extends EventEmitter<DocumentManagerEvents> {
   }
 
   /**
-   * Folds the stored log of a document into a new snapshot, in one store transaction. Works
-   * from the store, not from memory, so rows other nodes appended are merged or left alone,
-   * never dropped. Resolves false when there was nothing to do or another compaction won.
+   * Folds the stored log of a document into its snapshot, queued behind the node's other
+   * compactions (one at a time). Works from the store, not from memory, so rows other nodes
+   * appended are merged or left alone, never dropped; each step is one store transaction over
+   * the snapshot and the oldest `compactionChunk` rows. Resolves false when there was nothing
+   * to do or another compaction won.
    */
-  compact(docName: string): Promise<boolean> {
-    const running = this.#compactions.get(docName);
-    if (running) return running;
-    const run = (async () => {
-      const stored = await this.#store.load(docName);
-      if (stored.updates.length === 0) return false;
-      const doc = new Y.Doc({ gc: true });
-      try {
-        applyStoredDocument(doc, stored, this.#logger, docName, null);
-        const merged = await this.#store.compact(docName, {
-          snapshot: Y.encodeStateAsUpdate(doc),
-          baseVersion: stored.snapshotVersion,
-          updateIds: stored.updates.map((row) => row.id),
-        });
-        this.emit('compacted', docName, merged ? stored.updates.length : 0);
-        return merged;
-      } finally {
-        doc.destroy();
+  async compact(docName: string): Promise<boolean> {
+    return (await this.#compactions.request(docName)) > 0;
+  }
+
+  /** The scheduler's job: steps until the log is shorter than a chunk (or a cap of steps). */
+  async #compactLog(docName: string): Promise<number> {
+    let merged = 0;
+    for (let step = 0; step < MAX_COMPACTION_STEPS; step += 1) {
+      const done = await compactLogStep(
+        this.#store,
+        docName,
+        this.#options.compactionChunk,
+        this.#logger,
+      );
+      merged += done.merged;
+      if (!done.more) break;
+      if (step === MAX_COMPACTION_STEPS - 1) {
+        // Still more: go behind the other documents' compactions and carry on then.
+        this.#track(this.#compactions.request(docName));
       }
-    })()
-      .catch((error: unknown) => {
-        this.#logger.error({ err: error, docName }, 'yjs: compaction failed');
-        return false;
-      })
-      .finally(() => this.#compactions.delete(docName));
-    this.#compactions.set(docName, run);
-    return run;
+    }
+    this.emit('compacted', docName, merged);
+    return merged;
   }
 
   /**
@@ -750,6 +790,7 @@ export class DocumentManager extends EventEmitter<DocumentManagerEvents> {
       }
       await Promise.allSettled([...this.#documents.values()].map((document) => document.loading));
       await Promise.allSettled([...this.#documents.values()].map((document) => document.idle()));
+      await this.#writer.idle();
       for (const document of [...this.#documents.values()]) {
         this.#documents.delete(document.name);
         document.state = 'unloading';

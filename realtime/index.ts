@@ -8,6 +8,8 @@ export type {
 export { canWrite } from './access-check.ts';
 export type { Realtime, RealtimeOptions } from './attach-realtime.ts';
 export { attachRealtime } from './attach-realtime.ts';
+export type { CompactionSchedulerOptions } from './compaction-scheduler.ts';
+export { CompactionScheduler } from './compaction-scheduler.ts';
 export { DocumentBusMessageKind } from './document-bus-message.ts';
 export type {
   ConnectionIdentity,
@@ -23,9 +25,13 @@ export { DocumentManager } from './document-manager.ts';
 export type {
   Compaction,
   DocumentStore,
+  LoadOptions,
   StoredDocument,
   StoredUpdate,
+  UpdateLogEntry,
 } from './document-store.ts';
+export type { CompactionStep } from './log-compaction.ts';
+export { compactLogStep } from './log-compaction.ts';
 export type { RealtimeLogger } from './logger.ts';
 export { stderrLogger } from './logger.ts';
 export type { BusListener, MessageBus, MessageBusEvents, Unsubscribe } from './message-bus.ts';
@@ -63,5 +69,7 @@ export type { RoomEmitter } from './room-emitter.ts';
 export { ServerRoomEmitter } from './room-emitter.ts';
 export type { HubServer, HubSocket, SocketHubEvents, SocketHubOptions } from './socket-hub.ts';
 export { SocketHub } from './socket-hub.ts';
+export type { UpdateLogWriterOptions, WriteGuard } from './update-log-writer.ts';
+export { UpdateLogWriter } from './update-log-writer.ts';
 export type { YjsWebSocketServerOptions } from './yjs-websocket-server.ts';
 export { YjsWebSocketServer } from './yjs-websocket-server.ts';

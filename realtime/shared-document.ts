@@ -1,8 +1,9 @@
 import * as awarenessProtocol from 'y-protocols/awareness';
 import * as Y from 'yjs';
 import type { DocumentConnection } from './document-connection.ts';
-import type { DocumentStore, StoredDocument } from './document-store.ts';
+import type { StoredDocument } from './document-store.ts';
 import type { RealtimeLogger } from './logger.ts';
+import type { UpdateLogWriter } from './update-log-writer.ts';
 import { UpdateValidator } from './update-validator.ts';
 import {
   decodeAwarenessUpdate,
@@ -23,8 +24,8 @@ export type SharedDocumentState = 'loading' | 'ready' | 'unloading';
 interface PendingWrite {
   update: Uint8Array;
   origin: UpdateOrigin;
-  resolve: () => void;
-  reject: (error: unknown) => void;
+  /** Settles (never rejects) once the update was applied or refused. */
+  settled: Promise<void>;
 }
 
 export interface SharedDocumentHooks {
@@ -77,30 +78,32 @@ export class SharedDocument {
    */
   appliedBytes = 0;
 
-  readonly #store: DocumentStore;
+  readonly #writer: UpdateLogWriter;
   readonly #hooks: SharedDocumentHooks;
   readonly #logger: RealtimeLogger;
-  readonly #queue: PendingWrite[] = [];
-  /** The batch being appended: accepted, not yet applied. */
-  #inFlight: PendingWrite[] = [];
-  #flushing: Promise<void> | null = null;
+  /** Accepted, not yet applied (on their way to the store), in the order submitted. */
+  readonly #pending: PendingWrite[] = [];
   readonly #validator: UpdateValidator;
+  readonly #guard = () => {
+    if (this.discarded) throw new Error(`document ${this.name} was deleted`);
+  };
 
   constructor(
     readonly name: string,
-    store: DocumentStore,
+    /** The node's group committer: every document's updates share its transactions. */
+    writer: UpdateLogWriter,
     hooks: SharedDocumentHooks,
     logger: RealtimeLogger,
     /** Largest encoded state the document may grow to through local updates, in bytes. */
     maxBytes = Number.POSITIVE_INFINITY,
   ) {
-    this.#store = store;
+    this.#writer = writer;
     this.#hooks = hooks;
     this.#logger = logger;
     this.#validator = new UpdateValidator(
       {
         doc: this.doc,
-        pending: () => [...this.#inFlight, ...this.#queue].map((entry) => entry.update),
+        pending: () => this.#pending.map((entry) => entry.update),
       },
       maxBytes,
     );
@@ -188,11 +191,12 @@ export class SharedDocument {
    * Makes an update durable, then applies it, which broadcasts it to the other local
    * connections, and hands it to `afterStored` for the other nodes. Resolves once applied;
    * rejects (and nothing is applied or forwarded) when the store refused it or the document
-   * was discarded.
+   * was discarded before its batch was written.
    *
-   * Updates queued while an append is in flight are merged into one append: a document being
-   * typed into by many people costs one round trip per batch, not per keystroke, and order is
-   * kept because batches are appended and applied one after the other.
+   * The update goes into the node's group commit ({@link UpdateLogWriter}): one transaction
+   * holds what every document received meanwhile, so a busy node costs one round trip per
+   * batch, not per keystroke. The writer settles a document's updates in the order submitted,
+   * so they are applied in that order.
    *
    * Before anything is queued the update is checked on a scratch copy of the document
    * (see {@link UpdateValidator}): one that would fail to apply, or grow the document past its
@@ -200,58 +204,54 @@ export class SharedDocument {
    */
   submit(update: Uint8Array, origin: UpdateOrigin): Promise<void> {
     this.#validator.check(update);
-    return new Promise<void>((resolve, reject) => {
-      this.#queue.push({ update, origin, resolve, reject });
-      this.#flushing ??= this.#flush().finally(() => {
-        this.#flushing = null;
-      });
+    let resolve!: () => void;
+    let reject!: (error: unknown) => void;
+    const outcome = new Promise<void>((onResolve, onReject) => {
+      resolve = onResolve;
+      reject = onReject;
     });
+    const entry: PendingWrite = { update, origin, settled: Promise.resolve() };
+    entry.settled = this.#writer.write(this.name, update, this.#guard).then(
+      () => {
+        this.#forget(entry);
+        this.#stored(entry, resolve, reject);
+      },
+      (error: unknown) => {
+        // Not logged here: whether this is an outage (an error) or an append that raced the
+        // deletion of its project (expected) is for the submitter to find out and say.
+        this.#forget(entry);
+        // The scratch copy holds what was just refused.
+        this.#validator.reset();
+        reject(error);
+      },
+    );
+    this.#pending.push(entry);
+    return outcome;
   }
 
   /** Resolves once every submitted update has been stored (or refused). */
   async idle(): Promise<void> {
-    while (this.#flushing) await this.#flushing;
+    while (this.#pending.length > 0) {
+      await Promise.all(this.#pending.map((entry) => entry.settled));
+    }
   }
 
-  async #flush(): Promise<void> {
-    while (this.#queue.length > 0) {
-      const batch = this.#queue.splice(0, this.#queue.length);
-      this.#inFlight = batch;
-      if (this.discarded) {
-        const error = new Error(`document ${this.name} was deleted`);
-        for (const entry of batch) entry.reject(error);
-        this.#inFlight = [];
-        continue;
-      }
-      const merged =
-        batch.length === 1 ? batch[0]!.update : Y.mergeUpdates(batch.map((entry) => entry.update));
-      try {
-        await this.#store.append(this.name, merged);
-      } catch (error) {
-        // Not logged here: whether this is an outage (an error) or an append that raced the
-        // deletion of its project (expected) is for the submitter to find out and say.
-        for (const entry of batch) entry.reject(error);
-        // The scratch copy holds what was just refused.
-        this.#inFlight = [];
-        this.#validator.reset();
-        continue;
-      }
-      this.uncompacted += 1;
-      this.#hooks.afterStored(this, merged);
-      for (const entry of batch) {
-        try {
-          Y.applyUpdate(this.doc, entry.update, entry.origin);
-          entry.resolve();
-        } catch (error) {
-          this.#logger.error(
-            { err: error, docName: this.name },
-            'yjs: stored update failed to apply',
-          );
-          entry.reject(error);
-          this.#validator.reset();
-        }
-      }
-      this.#inFlight = [];
+  #forget(entry: PendingWrite): void {
+    // Settled in order, so this is nearly always the first.
+    const index = this.#pending.indexOf(entry);
+    if (index >= 0) this.#pending.splice(index, 1);
+  }
+
+  #stored(entry: PendingWrite, resolve: () => void, reject: (error: unknown) => void): void {
+    this.uncompacted += 1;
+    this.#hooks.afterStored(this, entry.update);
+    try {
+      Y.applyUpdate(this.doc, entry.update, entry.origin);
+      resolve();
+    } catch (error) {
+      this.#logger.error({ err: error, docName: this.name }, 'yjs: stored update failed to apply');
+      reject(error);
+      this.#validator.reset();
     }
   }
 

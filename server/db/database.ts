@@ -1,6 +1,10 @@
-import { mkdirSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { fdatasyncSync, mkdirSync, readdirSync } from 'node:fs';
+import { connect as connectTcp, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { PGlite } from '@electric-sql/pglite';
+import { NodeFS } from '@electric-sql/pglite/nodefs';
 import { sql } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
@@ -40,6 +44,16 @@ export interface DatabaseOptions {
   url?: string | undefined;
   /** PGlite data directory. Absent: an in-memory PGlite (tests). */
   dataDir?: string | undefined;
+  /**
+   * PGlite only: make every commit reach the disk before it resolves (Postgres's `fsync` on,
+   * its WAL flushed with one fdatasync per commit). Default true. PGlite as shipped starts
+   * Postgres with `fsync=off` (`-F`) and its Node file system ignores fsync, so a commit only
+   * reaches the OS page cache: it survives a process crash but not an OS crash or power loss.
+   * Measured here: one fdatasync per transaction (1000 inserts: 1000 calls, 44 µs each under
+   * strace on this VM's disk); the realtime group commit shares one among many edits. False:
+   * PGlite's own behaviour, for throwaway data.
+   */
+  durable?: boolean;
   /** Postgres pool size. Default 10: enough for an API node without starving the server. */
   maxConnections?: number;
 }
@@ -50,12 +64,85 @@ const migrationsFolder = fileURLToPath(new URL('./migrations', import.meta.url))
 export async function openDatabase(options: DatabaseOptions = {}): Promise<Database> {
   return options.url
     ? openPostgres(options.url, options.maxConnections ?? 10)
-    : openPglite(options.dataDir);
+    : openPglite(options.dataDir, options.durable ?? true);
 }
 
-async function openPglite(dataDir: string | undefined): Promise<Database> {
+/**
+ * Emscripten's NODEFS (what PGlite's NodeFS mounts) has no `fsync`, so `fsync()` inside the
+ * wasm Postgres returns at once; this one passes it to the real file (`fdatasync`: the data
+ * and the size, which is what Postgres's WAL and data file syncs need). `fdatasync()` itself is
+ * a no-op stub in the wasm build, hence `wal_sync_method=fsync` below.
+ */
+class SyncingNodeFS extends NodeFS {
+  override async init(...args: Parameters<NodeFS['init']>): ReturnType<NodeFS['init']> {
+    const result = await super.init(...args);
+    const preRun = [...(result.emscriptenOpts.preRun ?? [])];
+    preRun.push((module: unknown) => {
+      const nodefs = (module as { NODEFS: EmscriptenNodeFs }).NODEFS;
+      nodefs.stream_ops.fsync = (stream) => {
+        nodefs.tryFSOperation(() => fdatasyncSync(stream.nfd));
+        return 0;
+      };
+    });
+    return { emscriptenOpts: { ...result.emscriptenOpts, preRun } };
+  }
+}
+
+/** The part of emscripten's NODEFS that SyncingNodeFS touches. */
+interface EmscriptenNodeFs {
+  stream_ops: { fsync?: (stream: { nfd: number }) => number };
+  tryFSOperation(operation: () => void): void;
+}
+
+/**
+ * Postgres settings for the embedded PGlite, down from its defaults (128 MB shared buffers):
+ * one process holds the whole database in its wasm memory, and the data of a team's projects
+ * is far smaller. Measured: 387 -> 277 MB resident for a migrated database with 20k rows.
+ */
+const PGLITE_MEMORY_PARAMS = [
+  '-c',
+  'shared_buffers=16MB',
+  '-c',
+  'wal_buffers=1MB',
+  '-c',
+  'min_wal_size=32MB',
+  '-c',
+  'max_wal_size=64MB',
+];
+
+/**
+ * Creates a new PGlite database (initdb) in a short-lived child process. Done in this process,
+ * initdb leaves wasm memories of several hundred MB resident for the life of the process, even
+ * after that instance is closed: measured, a fresh embedded database held 745 MB, one opened
+ * after being created apart 257 MB.
+ */
+async function createPgliteApart(dataDir: string): Promise<void> {
+  const script = `import { PGlite } from '@electric-sql/pglite';
+const db = await PGlite.create({ dataDir: process.argv[1] });
+await db.close();`;
+  await execFileAsync(process.execPath, ['--input-type=module', '-e', script, dataDir], {
+    cwd: fileURLToPath(new URL('.', import.meta.url)),
+  });
+}
+
+async function openPglite(dataDir: string | undefined, durable: boolean): Promise<Database> {
   if (dataDir) mkdirSync(dataDir, { recursive: true });
-  const client = await PGlite.create(dataDir ? { dataDir } : {});
+  const create = () =>
+    PGlite.create(
+      !dataDir
+        ? {}
+        : {
+            ...(durable ? { fs: new SyncingNodeFS(dataDir) } : { dataDir }),
+            startParams: [
+              // Without `-F` (fsync off) when durable, its WAL synced through fsync().
+              ...PGlite.defaultStartParams.filter((param) => !durable || param !== '-F'),
+              ...(durable ? ['-c', 'wal_sync_method=fsync'] : []),
+              ...PGLITE_MEMORY_PARAMS,
+            ],
+          },
+    );
+  if (dataDir !== undefined && readdirSync(dataDir).length === 0) await createPgliteApart(dataDir);
+  const client = await create();
   const db = drizzlePglite({ client, schema });
   let closing: Promise<void> | undefined;
   return {
@@ -73,6 +160,19 @@ async function openPglite(dataDir: string | undefined): Promise<Database> {
   };
 }
 
+/**
+ * postgres.js's sockets, with Nagle's algorithm off: it never calls `setNoDelay`, so a query
+ * written in two segments could wait for the server's delayed ACK (about 40 ms on Linux).
+ * Returned still connecting: postgres.js writes its startup message at once (Node buffers it
+ * until the connection is up) and reads errors and the close from the socket, as for its own.
+ */
+function noDelaySocket(options: { host: string[]; port: number[]; path?: string | false }): Socket {
+  if (options.path) return connectTcp({ path: options.path });
+  return connectTcp({ host: options.host[0]!, port: options.port[0]!, noDelay: true });
+}
+
+const execFileAsync = promisify(execFile);
+
 /** Advisory lock key that serialises migrations across processes (any fixed bigint). */
 const MIGRATION_LOCK_KEY = 7_263_310_455;
 
@@ -80,6 +180,8 @@ async function openPostgres(url: string, max: number): Promise<Database> {
   const client = postgres(url, {
     // Migrating holds one connection for the advisory lock while drizzle works on another.
     max: Math.max(2, max),
+    // Not in postgres.js's types; its README documents `socket` (a custom socket factory).
+    ...({ socket: noDelaySocket } as object),
     onnotice: () => {},
     // Timestamps come back as Date objects through drizzle's own mapping.
     connect_timeout: 10,

@@ -1,5 +1,11 @@
 import { and, asc, eq, inArray } from 'drizzle-orm';
-import type { Compaction, DocumentStore, StoredDocument } from '../../realtime/index.ts';
+import type {
+  Compaction,
+  DocumentStore,
+  LoadOptions,
+  StoredDocument,
+  UpdateLogEntry,
+} from '../../realtime/index.ts';
 import { parseYjsDocName } from '../../shared/yjs-docs.ts';
 import type { Db } from '../db/index.ts';
 import { yjsSnapshots, yjsUpdates } from '../db/schema/yjs.ts';
@@ -8,6 +14,8 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Rows deleted per statement: keeps the parameter list far below Postgres's 65 535. */
 const DELETE_CHUNK = 1000;
+/** Rows inserted per statement (3 parameters each): far below Postgres's 65 535 parameters. */
+const INSERT_CHUNK = 1000;
 
 /**
  * The realtime DocumentStore on our database (Postgres or PGlite, same queries): a snapshot
@@ -26,18 +34,20 @@ export class YjsDocumentStore implements DocumentStore {
    * Snapshot and log read in one repeatable-read transaction, so a compaction committing in
    * between cannot make us miss rows it deleted (we see both its inputs or its output).
    */
-  async load(docName: string): Promise<StoredDocument> {
+  async load(docName: string, options: LoadOptions = {}): Promise<StoredDocument> {
     return this.#db.transaction(
       async (tx) => {
         const [snapshot] = await tx
           .select({ state: yjsSnapshots.state, version: yjsSnapshots.version })
           .from(yjsSnapshots)
           .where(eq(yjsSnapshots.docName, docName));
-        const updates = await tx
+        const query = tx
           .select({ id: yjsUpdates.id, update: yjsUpdates.update })
           .from(yjsUpdates)
           .where(eq(yjsUpdates.docName, docName))
           .orderBy(asc(yjsUpdates.id));
+        const updates =
+          options.maxUpdates === undefined ? await query : await query.limit(options.maxUpdates);
         return {
           snapshot: snapshot?.state ?? null,
           snapshotVersion: snapshot?.version ?? 0,
@@ -49,7 +59,31 @@ export class YjsDocumentStore implements DocumentStore {
   }
 
   async append(docName: string, update: Uint8Array): Promise<void> {
-    await this.#db.insert(yjsUpdates).values({ docName, projectId: projectIdOf(docName), update });
+    await this.appendMany([{ docName, update }]);
+  }
+
+  /**
+   * One multi-row insert (one statement, so one transaction and one WAL flush) for updates of
+   * any documents: a node's group commit. Rows get their ids in the order given, so each
+   * document's updates keep their order. Larger batches take several statements in one
+   * transaction.
+   */
+  async appendMany(entries: readonly UpdateLogEntry[]): Promise<void> {
+    if (entries.length === 0) return;
+    const rows = entries.map(({ docName, update }) => ({
+      docName,
+      projectId: projectIdOf(docName),
+      update,
+    }));
+    if (rows.length <= INSERT_CHUNK) {
+      await this.#db.insert(yjsUpdates).values(rows);
+      return;
+    }
+    await this.#db.transaction(async (tx) => {
+      for (let start = 0; start < rows.length; start += INSERT_CHUNK) {
+        await tx.insert(yjsUpdates).values(rows.slice(start, start + INSERT_CHUNK));
+      }
+    });
   }
 
   /**
