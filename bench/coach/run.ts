@@ -61,6 +61,14 @@ const node = await startNode(
     trustProxy: false,
     shutdownGraceMs: 1000,
     renderWorkers: false,
+    // All clients are one user: the hub's per-user caps (20 sockets, 30 joins a minute) would
+    // refuse most of them.
+    realtime: {
+      socketIo: {
+        maxSocketsPerUser: CLIENTS,
+        joinRateLimit: { points: 10_000, durationSeconds: 60 },
+      },
+    },
     coach: {
       provider: 'openai',
       openai: { apiKey: 'bench', baseUrl: fake.baseUrl },

@@ -11,7 +11,10 @@
 //     Targets: p99 <= 5 ms per hop on loopback, <= 150 KB per document.
 //
 //   npm run bench:realtime [-- --clients 1000 --messages 200 --rate 50 --editors 100 --docs 20
-//                             --edit-rate 10 --seconds 10 --memory-docs 100 --scattered]
+//                             --edit-rate 10 --seconds 10 --memory-docs 100 --scattered
+//                             --skip-fanout]
+// BENCH_NODE_OPTIONS is passed to the API nodes as NODE_OPTIONS (e.g. `--import <preload>` to try
+// a socket option on every node before it lands in the code).
 import { randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -44,6 +47,8 @@ const { values } = parseArgs({
     'memory-docs': { type: 'string', default: '100' },
     /** Build the memory bench's scripts from scattered single-word edits (the worst case). */
     scattered: { type: 'boolean', default: false },
+    /** Leave out part (a), e.g. to measure the Yjs latencies alone. */
+    'skip-fanout': { type: 'boolean', default: false },
   },
 });
 const CLIENTS = Number(values.clients);
@@ -55,6 +60,7 @@ const EDIT_RATE = Number(values['edit-rate']);
 const SECONDS = Number(values.seconds);
 const MEMORY_DOCS = Number(values['memory-docs']);
 const SCATTERED = values.scattered;
+const SKIP_FANOUT = values['skip-fanout'];
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -88,6 +94,7 @@ const env = {
   HOST: '127.0.0.1',
   DATA_DIR: path.join(tmpdir(), `reelroom-bench-${randomUUID()}`),
   LOG_LEVEL: 'warn',
+  ...(process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {}),
 };
 const processes: NodeProcess[] = [];
 async function start(entry: string, extraEnv: Record<string, string>, args: string[] = []) {
@@ -152,142 +159,144 @@ try {
       })
     ).project!.id;
 
-  // --- (a) fan-out -------------------------------------------------------------------------
+  if (!SKIP_FANOUT) {
+    // --- (a) fan-out -------------------------------------------------------------------------
 
-  const fanoutProject = await newProject();
+    const fanoutProject = await newProject();
 
-  /** Sends MESSAGES at RATE through `send`, records every delivery's latency. */
-  async function runFanout(
-    name: string,
-    connectAll: (onMessage: (seq: number) => void) => Promise<() => void>,
-    send: (seq: number) => Promise<void>,
-  ) {
-    const sentAt: number[] = [];
-    const latencies: number[] = [];
-    let firstSend = 0;
-    let lastDelivery = 0;
-    const disconnect = await connectAll((seq) => {
-      const now = performance.now();
-      latencies.push(now - sentAt[seq]!);
-      lastDelivery = now;
-    });
-    await sleep(500);
-    firstSend = performance.now();
-    for (let seq = 0; seq < MESSAGES; seq += 1) {
-      const due = firstSend + (seq * 1000) / RATE;
-      const wait = due - performance.now();
-      if (wait > 0) await sleep(wait);
-      sentAt[seq] = performance.now();
-      await send(seq);
+    /** Sends MESSAGES at RATE through `send`, records every delivery's latency. */
+    async function runFanout(
+      name: string,
+      connectAll: (onMessage: (seq: number) => void) => Promise<() => void>,
+      send: (seq: number) => Promise<void>,
+    ) {
+      const sentAt: number[] = [];
+      const latencies: number[] = [];
+      let firstSend = 0;
+      let lastDelivery = 0;
+      const disconnect = await connectAll((seq) => {
+        const now = performance.now();
+        latencies.push(now - sentAt[seq]!);
+        lastDelivery = now;
+      });
+      await sleep(500);
+      firstSend = performance.now();
+      for (let seq = 0; seq < MESSAGES; seq += 1) {
+        const due = firstSend + (seq * 1000) / RATE;
+        const wait = due - performance.now();
+        if (wait > 0) await sleep(wait);
+        sentAt[seq] = performance.now();
+        await send(seq);
+      }
+      const expected = MESSAGES * CLIENTS;
+      await until(() => latencies.length >= expected, `${name} deliveries`, 60_000).catch(
+        () => undefined,
+      );
+      disconnect();
+      latencies.sort((a, b) => a - b);
+      return {
+        name,
+        delivered: latencies.length,
+        expected,
+        perSecond: latencies.length / ((lastDelivery - firstSend) / 1000),
+        p50: percentile(latencies, 50),
+        p99: percentile(latencies, 99),
+      };
     }
-    const expected = MESSAGES * CLIENTS;
-    await until(() => latencies.length >= expected, `${name} deliveries`, 60_000).catch(
-      () => undefined,
+
+    const emitterRedis = await openRedisConnections({ url: TEST_REDIS_URL, name: 'bench emitter' });
+    const emitter = new RedisRoomEmitter({ redis: emitterRedis.shared, keyPrefix: prefix });
+    const socketIo = await runFanout(
+      'socket.io (2 nodes)',
+      async (onMessage) => {
+        const sockets: Socket[] = [];
+        for (let i = 0; i < CLIENTS; i += 1) {
+          const socket = ioClient(nodes[i % 2]!.url, {
+            auth: { token },
+            transports: ['websocket'],
+            forceNew: true,
+          });
+          socket.on('render:progress', (event: { renderId: string }) =>
+            onMessage(Number(event.renderId)),
+          );
+          sockets.push(socket);
+        }
+        await until(() => sockets.every((socket) => socket.connected), 'socket.io connections');
+        for (let i = 0; i < sockets.length; i += 50) {
+          await Promise.all(
+            sockets
+              .slice(i, i + 50)
+              .map((socket) => socket.emitWithAck('project:join', { projectId: fanoutProject })),
+          );
+        }
+        return () => {
+          for (const socket of sockets) socket.disconnect();
+        };
+      },
+      (seq) =>
+        emitter.emit(fanoutProject, 'render:progress', {
+          renderId: String(seq),
+          status: 'running',
+          progress: 0.5,
+        }),
     );
-    disconnect();
-    latencies.sort((a, b) => a - b);
-    return {
-      name,
-      delivered: latencies.length,
-      expected,
-      perSecond: latencies.length / ((lastDelivery - firstSend) / 1000),
-      p50: percentile(latencies, 50),
-      p99: percentile(latencies, 99),
-    };
-  }
+    await emitter.close();
+    await emitterRedis.close();
 
-  const emitterRedis = await openRedisConnections({ url: TEST_REDIS_URL, name: 'bench emitter' });
-  const emitter = new RedisRoomEmitter({ redis: emitterRedis.shared, keyPrefix: prefix });
-  const socketIo = await runFanout(
-    'socket.io (2 nodes)',
-    async (onMessage) => {
-      const sockets: Socket[] = [];
-      for (let i = 0; i < CLIENTS; i += 1) {
-        const socket = ioClient(nodes[i % 2]!.url, {
-          auth: { token },
-          transports: ['websocket'],
-          forceNew: true,
-        });
-        socket.on('render:progress', (event: { renderId: string }) =>
-          onMessage(Number(event.renderId)),
+    const channel = `${prefix}:raw`;
+    const rawServers = await Promise.all([
+      start('bench/realtime/raw-ws-server.ts', {}, ['{port}', TEST_REDIS_URL, channel]),
+      start('bench/realtime/raw-ws-server.ts', {}, ['{port}', TEST_REDIS_URL, channel]),
+    ]);
+    const publisher = createClient({ url: TEST_REDIS_URL });
+    await publisher.connect();
+    const raw = await runFanout(
+      'raw ws (2 servers)',
+      async (onMessage) => {
+        const sockets: WebSocket[] = [];
+        for (let i = 0; i < CLIENTS; i += 1) {
+          const socket = new WebSocket(rawServers[i % 2]!.url.replace('http', 'ws'));
+          socket.on('message', (data) => {
+            const [, event] = JSON.parse(String(data)) as [string, { renderId: string }];
+            onMessage(Number(event.renderId));
+          });
+          sockets.push(socket);
+        }
+        await until(
+          () => sockets.every((socket) => socket.readyState === WebSocket.OPEN),
+          'ws connections',
         );
-        sockets.push(socket);
-      }
-      await until(() => sockets.every((socket) => socket.connected), 'socket.io connections');
-      for (let i = 0; i < sockets.length; i += 50) {
-        await Promise.all(
-          sockets
-            .slice(i, i + 50)
-            .map((socket) => socket.emitWithAck('project:join', { projectId: fanoutProject })),
+        return () => {
+          for (const socket of sockets) socket.terminate();
+        };
+      },
+      async (seq) => {
+        await publisher.publish(
+          channel,
+          JSON.stringify([
+            'render:progress',
+            { renderId: String(seq), status: 'running', progress: 0.5 },
+          ]),
         );
-      }
-      return () => {
-        for (const socket of sockets) socket.disconnect();
-      };
-    },
-    (seq) =>
-      emitter.emit(fanoutProject, 'render:progress', {
-        renderId: String(seq),
-        status: 'running',
-        progress: 0.5,
-      }),
-  );
-  await emitter.close();
-  await emitterRedis.close();
+      },
+    );
+    await publisher.close();
+    for (const server of rawServers) await server.stop('SIGKILL');
 
-  const channel = `${prefix}:raw`;
-  const rawServers = await Promise.all([
-    start('bench/realtime/raw-ws-server.ts', {}, ['{port}', TEST_REDIS_URL, channel]),
-    start('bench/realtime/raw-ws-server.ts', {}, ['{port}', TEST_REDIS_URL, channel]),
-  ]);
-  const publisher = createClient({ url: TEST_REDIS_URL });
-  await publisher.connect();
-  const raw = await runFanout(
-    'raw ws (2 servers)',
-    async (onMessage) => {
-      const sockets: WebSocket[] = [];
-      for (let i = 0; i < CLIENTS; i += 1) {
-        const socket = new WebSocket(rawServers[i % 2]!.url.replace('http', 'ws'));
-        socket.on('message', (data) => {
-          const [, event] = JSON.parse(String(data)) as [string, { renderId: string }];
-          onMessage(Number(event.renderId));
-        });
-        sockets.push(socket);
-      }
-      await until(
-        () => sockets.every((socket) => socket.readyState === WebSocket.OPEN),
-        'ws connections',
-      );
-      return () => {
-        for (const socket of sockets) socket.terminate();
-      };
-    },
-    async (seq) => {
-      await publisher.publish(
-        channel,
-        JSON.stringify([
-          'render:progress',
-          { renderId: String(seq), status: 'running', progress: 0.5 },
-        ]),
-      );
-    },
-  );
-  await publisher.close();
-  for (const server of rawServers) await server.stop('SIGKILL');
-
-  console.log(
-    `\n(a) fan-out: ${CLIENTS} clients in one room over two nodes, ${MESSAGES} messages at ${RATE}/s`,
-  );
-  for (const result of [socketIo, raw]) {
     console.log(
-      `  ${result.name.padEnd(20)} delivered ${result.delivered}/${result.expected}  ` +
-        `${fmt(result.perSecond, 0)} msg/s  p50 ${fmt(result.p50)} ms  p99 ${fmt(result.p99)} ms`,
+      `\n(a) fan-out: ${CLIENTS} clients in one room over two nodes, ${MESSAGES} messages at ${RATE}/s`,
+    );
+    for (const result of [socketIo, raw]) {
+      console.log(
+        `  ${result.name.padEnd(20)} delivered ${result.delivered}/${result.expected}  ` +
+          `${fmt(result.perSecond, 0)} msg/s  p50 ${fmt(result.p50)} ms  p99 ${fmt(result.p99)} ms`,
+      );
+    }
+    console.log(
+      `  socket.io / raw ws: throughput ${fmt(ratio(socketIo.perSecond, raw.perSecond))}x (target >= 0.5), ` +
+        `p99 ${fmt(ratio(socketIo.p99, raw.p99))}x (target <= 2)`,
     );
   }
-  console.log(
-    `  socket.io / raw ws: throughput ${fmt(ratio(socketIo.perSecond, raw.perSecond))}x (target >= 0.5), ` +
-      `p99 ${fmt(ratio(socketIo.p99, raw.p99))}x (target <= 2)`,
-  );
 
   // --- (b) Yjs -----------------------------------------------------------------------------
 
