@@ -1,25 +1,23 @@
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import path from 'node:path';
+import { existsSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Session } from '../../shared/accounts.ts';
-import { REPO_ROOT } from '../support/processes.ts';
 import { startTestNode, type TestNode } from '../support/test-node.ts';
 import {
   logIn,
   openProject,
   PASSWORD,
   SCRIPT_EDITOR,
+  screenshotsNamed,
   scriptOf,
+  seriousViolations,
   setScript,
 } from './support/demo-page.ts';
 
 /** Debian's Chromium (`apt-get install chromium`; `.ci/run` installs it). */
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const WAIT = { timeout: 15_000, interval: 50 };
-/** Screenshots for a person to look at; gitignored. */
-const ARTIFACTS = path.join(REPO_ROOT, 'test/browser/artifacts');
 /** The budget for the page's JavaScript (issue 14). */
 const MAX_GZIPPED_JS = 300 * 1024;
 
@@ -33,7 +31,6 @@ const pageErrors: string[] = [];
 let missingBrowser: Error | undefined;
 
 beforeAll(async () => {
-  mkdirSync(ARTIFACTS, { recursive: true });
   node = await startTestNode();
   // Not a skip: the browser is part of the suite, as Postgres and Redis are.
   if (!existsSync(CHROMIUM)) {
@@ -68,28 +65,7 @@ async function newPage(viewport = { width: 1280, height: 900 }): Promise<Page> {
   return page;
 }
 
-function screenshot(page: Page, name: string): Promise<Buffer> {
-  return page.screenshot({ path: path.join(ARTIFACTS, `demo-${name}.png`), fullPage: true });
-}
-
-/** Serious and critical accessibility violations axe-core finds on the page as it is now. */
-async function seriousViolations(page: Page): Promise<string[]> {
-  const axe = readFileSync(path.join(REPO_ROOT, 'node_modules/axe-core/axe.min.js'), 'utf8');
-  await page.addScriptTag({ content: axe });
-  return page.evaluate(async () => {
-    const run = (window as unknown as { axe: { run(): Promise<AxeResults> } }).axe.run;
-    interface AxeResults {
-      violations: Array<{ id: string; impact: string; nodes: Array<{ target: string[] }> }>;
-    }
-    const { violations } = await run();
-    return violations
-      .filter((violation) => violation.impact === 'serious' || violation.impact === 'critical')
-      .map(
-        (violation) =>
-          `${violation.id} (${violation.impact}): ${violation.nodes.map((node) => node.target.join(' ')).join(', ')}`,
-      );
-  });
-}
+const screenshot = screenshotsNamed('demo');
 
 function texts(page: Page, selector: string): Promise<string[]> {
   return page.locator(selector).allTextContents();

@@ -1,12 +1,20 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Session } from '../../shared/accounts.ts';
-import { freePort, type NodeProcess, REPO_ROOT, spawnEntry } from '../support/processes.ts';
+import { freePort, type NodeProcess, spawnEntry } from '../support/processes.ts';
 import { requestTo } from '../support/test-node.ts';
-import { logIn, openProject, PASSWORD, SCRIPT_EDITOR, scriptOf } from './support/demo-page.ts';
+import {
+  logIn,
+  openProject,
+  PASSWORD,
+  SCRIPT_EDITOR,
+  screenshotsNamed,
+  scriptOf,
+  seriousViolations,
+} from './support/demo-page.ts';
 
 // The web app against a real server process (embedded mode: PGlite under a fixed DATA_DIR, a
 // fixed PORT) that is killed and started again mid-session: the pages must say so, come back
@@ -18,8 +26,6 @@ const WAIT = { timeout: 20_000, interval: 100 };
 /** A server process starting (tsx, PGlite, migrations) on a busy 2-core box: 15 s to minutes. */
 const START_TIMEOUT_MS = 180_000;
 const RECOVER = { timeout: 60_000, interval: 200 };
-/** Screenshots for a person to look at; gitignored. */
-const ARTIFACTS = path.join(REPO_ROOT, 'test/browser/artifacts');
 
 const dataDir = mkdtempSync(path.join(tmpdir(), 'reelroom-recovery-'));
 let env: Record<string, string>;
@@ -38,7 +44,6 @@ beforeAll(async () => {
       `Chromium not found at ${CHROMIUM}: the browser tests need Debian's chromium (apt-get install chromium, as .ci/run does)`,
     );
   }
-  mkdirSync(ARTIFACTS, { recursive: true });
   // A fixed port: the pages must find the restarted server where the old one was.
   const port = await freePort();
   url = `http://127.0.0.1:${port}`;
@@ -80,29 +85,7 @@ async function newPage(): Promise<Page> {
   return page;
 }
 
-function screenshot(page: Page, name: string): Promise<Buffer> {
-  return page.screenshot({ path: path.join(ARTIFACTS, `recovery-${name}.png`), fullPage: true });
-}
-
-/** Serious and critical accessibility violations axe-core finds on the page as it is now. */
-async function seriousViolations(page: Page): Promise<string[]> {
-  const axe = readFileSync(path.join(REPO_ROOT, 'node_modules/axe-core/axe.min.js'), 'utf8');
-  await page.addScriptTag({ content: axe });
-  return page.evaluate(async () => {
-    interface AxeResults {
-      violations: Array<{ id: string; impact: string; nodes: Array<{ target: string[] }> }>;
-    }
-    const { violations } = await (
-      window as unknown as { axe: { run(): Promise<AxeResults> } }
-    ).axe.run();
-    return violations
-      .filter((violation) => violation.impact === 'serious' || violation.impact === 'critical')
-      .map(
-        (violation) =>
-          `${violation.id} (${violation.impact}): ${violation.nodes.map((node) => node.target.join(' ')).join(', ')}`,
-      );
-  });
-}
+const screenshot = screenshotsNamed('recovery');
 
 const status = (page: Page) => page.textContent('#doc-status');
 const presence = async (page: Page) =>

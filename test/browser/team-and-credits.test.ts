@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
-import path from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { tables } from '../../server/db/index.ts';
@@ -10,17 +9,14 @@ import type { PipelineRun } from '../../shared/pipeline.ts';
 import { FakeStripe } from '../billing/support/fake-stripe.ts';
 import { FakeLlmServer } from '../coach/support/fake-llm-server.ts';
 import { defaultAccount, FakeGoogle } from '../google/support/fake-google.ts';
-import { REPO_ROOT } from '../support/processes.ts';
 import { startTestNode, type TestNode } from '../support/test-node.ts';
-import { openProject, PASSWORD } from './support/demo-page.ts';
+import { openProject, PASSWORD, screenshotsNamed, seriousViolations } from './support/demo-page.ts';
 
 /** Debian's Chromium (`apt-get install chromium`; `.ci/run` installs it). */
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const WAIT = { timeout: 15_000, interval: 100 };
 /** What the page learns only by polling (no room event reaches a member added to a workspace). */
 const POLL_WAIT = { timeout: 30_000, interval: 250 };
-/** Screenshots for a person to look at; gitignored. */
-const ARTIFACTS = path.join(REPO_ROOT, 'test/browser/artifacts');
 const CLIENT = { clientId: 'web-app.apps.googleusercontent.com', clientSecret: 'web-app-secret' };
 
 let google: FakeGoogle;
@@ -41,7 +37,6 @@ async function freePort(): Promise<number> {
 }
 
 beforeAll(async () => {
-  mkdirSync(ARTIFACTS, { recursive: true });
   google = await new FakeGoogle([CLIENT]).start();
   llm = await FakeLlmServer.start('openai', {
     reply: () => ({
@@ -96,28 +91,7 @@ async function newPage(viewport = { width: 1280, height: 1000 }): Promise<Page> 
   return page;
 }
 
-function screenshot(page: Page, name: string): Promise<Buffer> {
-  return page.screenshot({ path: path.join(ARTIFACTS, `team-${name}.png`), fullPage: true });
-}
-
-/** Serious and critical accessibility violations axe-core finds on the page as it is now. */
-async function seriousViolations(page: Page): Promise<string[]> {
-  const axe = readFileSync(path.join(REPO_ROOT, 'node_modules/axe-core/axe.min.js'), 'utf8');
-  await page.addScriptTag({ content: axe });
-  return page.evaluate(async () => {
-    interface AxeResults {
-      violations: Array<{ id: string; impact: string; nodes: Array<{ target: string[] }> }>;
-    }
-    const { axe } = window as unknown as { axe: { run(): Promise<AxeResults> } };
-    const { violations } = await axe.run();
-    return violations
-      .filter((violation) => violation.impact === 'serious' || violation.impact === 'critical')
-      .map(
-        (violation) =>
-          `${violation.id} (${violation.impact}): ${violation.nodes.map((n) => n.target.join(' ')).join(', ')}`,
-      );
-  });
-}
+const screenshot = screenshotsNamed('team');
 
 async function api<T>(
   pathname: string,

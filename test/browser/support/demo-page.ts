@@ -1,4 +1,7 @@
+import { mkdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import type { Page } from 'playwright-core';
+import { REPO_ROOT } from '../../support/processes.ts';
 
 /** The password the browser tests sign their users up with. */
 export const PASSWORD = 'correct horse battery';
@@ -50,4 +53,36 @@ export async function setScript(page: Page, text: string): Promise<void> {
     },
     text,
   );
+}
+
+/**
+ * Serious and critical accessibility violations axe-core finds on the page as it is now
+ * (axe-core from node_modules, injected into the page).
+ */
+export async function seriousViolations(page: Page): Promise<string[]> {
+  const axe = readFileSync(path.join(REPO_ROOT, 'node_modules/axe-core/axe.min.js'), 'utf8');
+  await page.addScriptTag({ content: axe });
+  return page.evaluate(async () => {
+    interface AxeResults {
+      violations: Array<{ id: string; impact: string; nodes: Array<{ target: string[] }> }>;
+    }
+    const { axe } = window as unknown as { axe: { run(): Promise<AxeResults> } };
+    const { violations } = await axe.run();
+    return violations
+      .filter((violation) => violation.impact === 'serious' || violation.impact === 'critical')
+      .map(
+        (violation) =>
+          `${violation.id} (${violation.impact}): ${violation.nodes.map((node) => node.target.join(' ')).join(', ')}`,
+      );
+  });
+}
+
+/** Where screenshots for a person to look at go (gitignored). */
+export const ARTIFACTS = path.join(REPO_ROOT, 'test/browser/artifacts');
+
+/** A screenshot function whose files are named `<prefix>-<name>.png` in {@link ARTIFACTS}. */
+export function screenshotsNamed(prefix: string): (page: Page, name: string) => Promise<Buffer> {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  return (page, name) =>
+    page.screenshot({ path: path.join(ARTIFACTS, `${prefix}-${name}.png`), fullPage: true });
 }
