@@ -1,10 +1,10 @@
-import { existsSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
-import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Session } from '../../shared/accounts.ts';
 import { startTestNode, type TestNode } from '../support/test-node.ts';
 import {
+  launchChromium,
   logIn,
   openProject,
   PASSWORD,
@@ -15,8 +15,6 @@ import {
   setScript,
 } from './support/demo-page.ts';
 
-/** Debian's Chromium (`apt-get install chromium`; `.ci/run` installs it). */
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const WAIT = { timeout: 15_000, interval: 50 };
 /** The budget for the page's JavaScript (issue 14). */
 const MAX_GZIPPED_JS = 300 * 1024;
@@ -27,27 +25,9 @@ const contexts: BrowserContext[] = [];
 /** Uncaught errors of the page scripts, by page. */
 const pageErrors: string[] = [];
 
-/** Why the browser could not start; every test then fails with it (a skip would hide it). */
-let missingBrowser: Error | undefined;
-
 beforeAll(async () => {
   node = await startTestNode();
-  // Not a skip: the browser is part of the suite, as Postgres and Redis are.
-  if (!existsSync(CHROMIUM)) {
-    missingBrowser = new Error(
-      `Chromium not found at ${CHROMIUM}: the browser tests need Debian's chromium (apt-get install chromium, as .ci/run does)`,
-    );
-    return;
-  }
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox'],
-  });
-});
-
-beforeEach(() => {
-  if (missingBrowser) throw missingBrowser;
+  browser = await launchChromium();
 });
 
 afterAll(async () => {

@@ -1,14 +1,12 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Session } from '../../shared/accounts.ts';
 import { REPO_ROOT } from '../support/processes.ts';
 import { startTestNode, type TestNode } from '../support/test-node.ts';
-import { logIn, openProject, setScript } from './support/demo-page.ts';
+import { launchChromium, logIn, openProject, setScript } from './support/demo-page.ts';
 
-/** Debian's Chromium (`apt-get install chromium`; `.ci/run` installs it). */
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const WAIT = { timeout: 15_000, interval: 100 };
 /** A whole run: voice-over (Festival or espeak), thumbnail and an FFmpeg render. */
 const RUN_WAIT = { timeout: 150_000, interval: 250 };
@@ -32,18 +30,9 @@ let browser: Browser;
 const pageErrors: string[] = [];
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(
-      `Chromium not found at ${CHROMIUM}: the browser tests need Debian's chromium (apt-get install chromium, as .ci/run does)`,
-    );
-  }
   mkdirSync(ARTIFACTS, { recursive: true });
   node = await startTestNode();
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox'],
-  });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {

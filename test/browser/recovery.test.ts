@@ -1,12 +1,13 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Session } from '../../shared/accounts.ts';
 import { freePort, type NodeProcess, spawnEntry } from '../support/processes.ts';
 import { requestTo } from '../support/test-node.ts';
 import {
+  launchChromium,
   logIn,
   openProject,
   PASSWORD,
@@ -20,8 +21,6 @@ import {
 // fixed PORT) that is killed and started again mid-session: the pages must say so, come back
 // by themselves, and lose nothing. And the offline coach streams and offers clickable steps.
 
-/** Debian's Chromium (`apt-get install chromium`; `.ci/run` installs it). */
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const WAIT = { timeout: 20_000, interval: 100 };
 /** A server process starting (tsx, PGlite, migrations) on a busy 2-core box: 15 s to minutes. */
 const START_TIMEOUT_MS = 180_000;
@@ -39,19 +38,11 @@ function startServer(): Promise<NodeProcess> {
 }
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(
-      `Chromium not found at ${CHROMIUM}: the browser tests need Debian's chromium (apt-get install chromium, as .ci/run does)`,
-    );
-  }
   // A fixed port: the pages must find the restarted server where the old one was.
   const port = await freePort();
   url = `http://127.0.0.1:${port}`;
   env = { DATA_DIR: dataDir, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn' };
-  [server, browser] = await Promise.all([
-    startServer(),
-    chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] }),
-  ]);
+  [server, browser] = await Promise.all([startServer(), launchChromium()]);
 }, START_TIMEOUT_MS + 30_000);
 
 afterAll(async () => {

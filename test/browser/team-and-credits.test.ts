@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { type Browser, chromium, type Page } from 'playwright-core';
-import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { tables } from '../../server/db/index.ts';
 import type { Session } from '../../shared/accounts.ts';
 import type { PipelineRun } from '../../shared/pipeline.ts';
@@ -10,10 +9,14 @@ import { FakeStripe } from '../billing/support/fake-stripe.ts';
 import { FakeLlmServer } from '../coach/support/fake-llm-server.ts';
 import { defaultAccount, FakeGoogle } from '../google/support/fake-google.ts';
 import { startTestNode, type TestNode } from '../support/test-node.ts';
-import { openProject, PASSWORD, screenshotsNamed, seriousViolations } from './support/demo-page.ts';
+import {
+  launchChromium,
+  openProject,
+  PASSWORD,
+  screenshotsNamed,
+  seriousViolations,
+} from './support/demo-page.ts';
 
-/** Debian's Chromium (`apt-get install chromium`; `.ci/run` installs it). */
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const WAIT = { timeout: 15_000, interval: 100 };
 /** What the page learns only by polling (no room event reaches a member added to a workspace). */
 const POLL_WAIT = { timeout: 30_000, interval: 250 };
@@ -25,7 +28,6 @@ let llm: FakeLlmServer;
 let node: TestNode;
 let browser: Browser;
 const pageErrors: string[] = [];
-let missingBrowser: Error | undefined;
 
 /** A free port, so PUBLIC_URL (where Google sends the browser back) is known before start. */
 async function freePort(): Promise<number> {
@@ -58,22 +60,8 @@ beforeAll(async () => {
       },
     },
   });
-  if (!existsSync(CHROMIUM)) {
-    missingBrowser = new Error(
-      `Chromium not found at ${CHROMIUM}: the browser tests need Debian's chromium (apt-get install chromium, as .ci/run does)`,
-    );
-    return;
-  }
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox'],
-  });
+  browser = await launchChromium();
 }, 60_000);
-
-beforeEach(() => {
-  if (missingBrowser) throw missingBrowser;
-});
 
 afterAll(async () => {
   await browser?.close();

@@ -1,6 +1,6 @@
-import { mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Page } from 'playwright-core';
+import { type Browser, chromium, type Page } from 'playwright-core';
 import { REPO_ROOT } from '../../support/processes.ts';
 
 /** The password the browser tests sign their users up with. */
@@ -85,4 +85,20 @@ export function screenshotsNamed(prefix: string): (page: Page, name: string) => 
   mkdirSync(ARTIFACTS, { recursive: true });
   return (page, name) =>
     page.screenshot({ path: path.join(ARTIFACTS, `${prefix}-${name}.png`), fullPage: true });
+}
+
+/** Debian's Chromium (`apt-get install chromium`; `.ci/run` installs it). */
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+/**
+ * Starts headless Chromium, or throws saying how to install it: the browser is part of the
+ * suite as Postgres and Redis are, so a missing one fails the file's tests instead of skipping.
+ */
+export async function launchChromium(): Promise<Browser> {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(
+      `Chromium not found at ${CHROMIUM}: the browser tests need Debian's chromium (apt-get install chromium, as .ci/run does)`,
+    );
+  }
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
 }
