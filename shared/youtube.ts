@@ -49,3 +49,4 @@ export const youtubeQuotaPoolSchema = z
     resetAt: z.string(),
   })
   .meta({ id: 'YoutubeQuotaPool' });
+export type YoutubeQuotaPool = z.infer<typeof youtubeQuotaPoolSchema>;

@@ -4,7 +4,7 @@
 // the pipeline's `publish` step run on its own: its progress shows in the Pipeline region.
 import type { ServerToClientEvents } from '../../shared/socket-events.ts';
 import type { Role } from '../../shared/workspaces.ts';
-import type { YoutubeChannel } from '../../shared/youtube.ts';
+import type { YoutubeChannel, YoutubeQuotaPool } from '../../shared/youtube.ts';
 import type { ReelroomClient } from '../rest-client.ts';
 import type { RoomSocket } from '../rooms.ts';
 import { byId, el } from './dom.ts';
@@ -26,17 +26,6 @@ export interface PublishPanelOptions {
 export interface PublishPanel {
   /** Reads channels and quota again. */
   refresh(): Promise<void>;
-}
-
-/** One OAuth client's quota today, as `GET /youtube/quota` reports it. */
-interface QuotaPool {
-  clientId: string;
-  usedUnits: number;
-  limitUnits: number;
-  uploadsUsed: number;
-  uploadsLimit: number;
-  exhausted: boolean;
-  resetAt: string;
 }
 
 const number = (n: number) => n.toLocaleString('en-US');
@@ -66,7 +55,7 @@ export function openPublishPanel(options: PublishPanelOptions): PublishPanel {
   channelsList.replaceChildren();
   quota.replaceChildren();
   let closed = false;
-  let pools: QuotaPool[] = [];
+  let pools: YoutubeQuotaPool[] = [];
 
   const showChannels = (channels: YoutubeChannel[]) => {
     channelsEmpty.hidden = channels.length > 0;

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { and, eq, sql } from 'drizzle-orm';
 import { z } from 'zod';
+import type { YoutubeQuotaPool } from '../../shared/youtube.ts';
 import { type Db, tables } from '../db/index.ts';
 import { DomainError } from '../errors.ts';
 import { nextPacificMidnight, pacificDay } from './pacific-day.ts';
@@ -20,15 +21,8 @@ export function loadQuotaCosts(
   return costFileSchema.parse(JSON.parse(readFileSync(file, 'utf8')));
 }
 
-export interface QuotaPool {
-  clientId: string;
-  usedUnits: number;
-  limitUnits: number;
-  uploadsUsed: number;
-  uploadsLimit: number;
-  exhausted: boolean;
-  resetAt: string;
-}
+/** One pool's quota today, in the shape `GET /youtube/quota` answers. */
+export type QuotaPool = YoutubeQuotaPool;
 
 /**
  * YouTube quota per OAuth client (Google Cloud project), per Pacific day, in the database so
