@@ -1,10 +1,9 @@
 import { execFile } from 'node:child_process';
-import { fdatasyncSync, mkdirSync, readdirSync } from 'node:fs';
+import { mkdirSync, readdirSync } from 'node:fs';
 import { connect as connectTcp, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { PGlite } from '@electric-sql/pglite';
-import { NodeFS } from '@electric-sql/pglite/nodefs';
 import { sql } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
@@ -12,6 +11,7 @@ import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
+import { type PgliteThread, startPgliteThread } from './pglite-thread.ts';
 import * as schema from './schema/index.ts';
 
 export type Schema = typeof schema;
@@ -54,6 +54,13 @@ export interface DatabaseOptions {
    * PGlite's own behaviour, for throwaway data.
    */
   durable?: boolean;
+  /**
+   * PGlite only: run it in a worker thread of its own (`pglite-thread.ts`), so the wasm
+   * Postgres and its commits' fdatasync never take the time of the thread that relays edits
+   * and answers requests. Always, with a data directory (the embedded service); an in-memory
+   * database (tests) stays in the caller's thread unless told.
+   */
+  thread?: boolean;
   /** Postgres pool size. Default 10: enough for an API node without starving the server. */
   maxConnections?: number;
 }
@@ -64,51 +71,12 @@ const migrationsFolder = fileURLToPath(new URL('./migrations', import.meta.url))
 export async function openDatabase(options: DatabaseOptions = {}): Promise<Database> {
   return options.url
     ? openPostgres(options.url, options.maxConnections ?? 10)
-    : openPglite(options.dataDir, options.durable ?? true);
+    : openPglite(
+        options.dataDir,
+        options.durable ?? true,
+        options.dataDir !== undefined || (options.thread ?? false),
+      );
 }
-
-/**
- * Emscripten's NODEFS (what PGlite's NodeFS mounts) has no `fsync`, so `fsync()` inside the
- * wasm Postgres returns at once; this one passes it to the real file (`fdatasync`: the data
- * and the size, which is what Postgres's WAL and data file syncs need). `fdatasync()` itself is
- * a no-op stub in the wasm build, hence `wal_sync_method=fsync` below.
- */
-class SyncingNodeFS extends NodeFS {
-  override async init(...args: Parameters<NodeFS['init']>): ReturnType<NodeFS['init']> {
-    const result = await super.init(...args);
-    const preRun = [...(result.emscriptenOpts.preRun ?? [])];
-    preRun.push((module: unknown) => {
-      const nodefs = (module as { NODEFS: EmscriptenNodeFs }).NODEFS;
-      nodefs.stream_ops.fsync = (stream) => {
-        nodefs.tryFSOperation(() => fdatasyncSync(stream.nfd));
-        return 0;
-      };
-    });
-    return { emscriptenOpts: { ...result.emscriptenOpts, preRun } };
-  }
-}
-
-/** The part of emscripten's NODEFS that SyncingNodeFS touches. */
-interface EmscriptenNodeFs {
-  stream_ops: { fsync?: (stream: { nfd: number }) => number };
-  tryFSOperation(operation: () => void): void;
-}
-
-/**
- * Postgres settings for the embedded PGlite, down from its defaults (128 MB shared buffers):
- * one process holds the whole database in its wasm memory, and the data of a team's projects
- * is far smaller. Measured: 387 -> 277 MB resident for a migrated database with 20k rows.
- */
-const PGLITE_MEMORY_PARAMS = [
-  '-c',
-  'shared_buffers=16MB',
-  '-c',
-  'wal_buffers=1MB',
-  '-c',
-  'min_wal_size=32MB',
-  '-c',
-  'max_wal_size=64MB',
-];
 
 /**
  * Creates a new PGlite database (initdb) in a short-lived child process. Done in this process,
@@ -125,25 +93,18 @@ await db.close();`;
   });
 }
 
-async function openPglite(dataDir: string | undefined, durable: boolean): Promise<Database> {
+async function openPglite(
+  dataDir: string | undefined,
+  durable: boolean,
+  thread: boolean,
+): Promise<Database> {
   if (dataDir) mkdirSync(dataDir, { recursive: true });
-  const create = () =>
-    PGlite.create(
-      !dataDir
-        ? {}
-        : {
-            ...(durable ? { fs: new SyncingNodeFS(dataDir) } : { dataDir }),
-            startParams: [
-              // Without `-F` (fsync off) when durable, its WAL synced through fsync().
-              ...PGlite.defaultStartParams.filter((param) => !durable || param !== '-F'),
-              ...(durable ? ['-c', 'wal_sync_method=fsync'] : []),
-              ...PGLITE_MEMORY_PARAMS,
-            ],
-          },
-    );
   if (dataDir !== undefined && readdirSync(dataDir).length === 0) await createPgliteApart(dataDir);
-  const client = await create();
-  const db = drizzlePglite({ client, schema });
+  const client: PgliteClient = thread
+    ? await startPgliteThread({ dataDir, durable })
+    : await PGlite.create();
+  // drizzle's PGlite driver calls `query` and `transaction` on its client: the thread has both.
+  const db = drizzlePglite({ client: client as PGlite, schema });
   let closing: Promise<void> | undefined;
   return {
     db: db as unknown as Db,
@@ -159,6 +120,9 @@ async function openPglite(dataDir: string | undefined, durable: boolean): Promis
     },
   };
 }
+
+/** What `openPglite` uses of a PGlite, in this thread or in its own. */
+type PgliteClient = Pick<PgliteThread, 'listen' | 'closed' | 'close'>;
 
 /**
  * postgres.js's sockets, with Nagle's algorithm off: it never calls `setNoDelay`, so a query

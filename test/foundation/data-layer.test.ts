@@ -16,7 +16,7 @@ describe.each(databaseBackends)('data layer on $name', ({ name, open }) => {
   it('runs the migrations again without change (start-up migrates every time)', async () => {
     await database.migrate();
     await database.migrate();
-    expect(database.kind).toBe(name);
+    expect(database.kind).toBe(name === 'postgres' ? 'postgres' : 'pglite');
     expect(await database.db.$count(tables.users)).toBe(0);
   });
 

@@ -4,7 +4,7 @@ import { type Database, openDatabase } from '../../server/db/index.ts';
 import { TEST_POSTGRES_URL } from './services.ts';
 
 export interface DatabaseBackend {
-  name: 'pglite' | 'postgres';
+  name: 'pglite' | 'pglite-thread' | 'postgres';
   /** A fresh, migrated database of its own; closing it also drops it (Postgres). */
   open(): Promise<Database>;
 }
@@ -42,8 +42,19 @@ export async function openTestPglite(): Promise<Database> {
   return database;
 }
 
-/** Both databases Reelroom supports; data-layer suites run `describe.each(databaseBackends)`. */
+/** Fresh in-memory PGlite in a worker thread of its own, as the embedded service runs it. */
+export async function openTestPgliteThread(): Promise<Database> {
+  const database = await openDatabase({ thread: true });
+  await database.migrate();
+  return database;
+}
+
+/**
+ * The databases Reelroom supports, PGlite both in the caller's thread and in its own (the
+ * embedded service's); data-layer suites run `describe.each(databaseBackends)`.
+ */
 export const databaseBackends: DatabaseBackend[] = [
   { name: 'pglite', open: openTestPglite },
+  { name: 'pglite-thread', open: openTestPgliteThread },
   { name: 'postgres', open: openTestPostgres },
 ];
