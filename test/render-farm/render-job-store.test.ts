@@ -37,10 +37,10 @@ describe.each(databaseBackends)('render job store ($name)', (backend) => {
   async function setup() {
     const database = await backend.open();
     opened.push(database);
-    const { queue, service, dispatched } = composeRenders(database);
+    const { queue, service, dispatched, close } = composeRenders(database);
     const { projectId, workspaceId } = await seedProject(database.db);
     const store = new DbRenderJobStore({ db: database.db });
-    return { database, service, store, queue, dispatched, projectId, workspaceId };
+    return { database, service, store, queue, dispatched, close, projectId, workspaceId };
   }
 
   it('fences writes by attempt: a taken-over attempt cannot write, a final state is kept', async () => {
@@ -95,7 +95,7 @@ describe.each(databaseBackends)('render job store ($name)', (backend) => {
     expect((await service.cancel(queued.id))?.status).toBe('cancelled');
   });
   it('queues unfinished renders again after an embedded restart (the in-process queue forgot them)', async () => {
-    const { database, service, store, dispatched, projectId, workspaceId } = await setup();
+    const { database, service, store, dispatched, close, projectId, workspaceId } = await setup();
     const { render: running } = await service.submit({ projectId, workspaceId, spec });
     const { render: waiting } = await service.submit({ projectId, workspaceId, spec });
     const { render: done } = await service.submit({ projectId, workspaceId, spec });
@@ -104,6 +104,9 @@ describe.each(databaseBackends)('render job store ($name)', (backend) => {
     expect(await store.markRunning(done.id, 1)).toBe(true);
     expect(await store.markCompleted(done.id, 1, output)).toBe(true);
 
+    // The node stops. Left running, its outbox dispatcher could carry the requeues below to
+    // its own (forgotten) queue before the restarted node's dispatcher does.
+    await close();
     // The restarted node: a new, empty in-process queue, and its reconciler's first pass.
     const after = composeRenders(database);
     const pass = renderReconcilePass({
