@@ -1,6 +1,6 @@
 import { gzipSync } from 'node:zlib';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Session } from '../../shared/accounts.ts';
 import { startTestNode, type TestNode } from '../support/test-node.ts';
 import {
@@ -8,6 +8,7 @@ import {
   logIn,
   openProject,
   PASSWORD,
+  pageJournal,
   SCRIPT_EDITOR,
   screenshotsNamed,
   scriptOf,
@@ -24,6 +25,9 @@ let browser: Browser;
 const contexts: BrowserContext[] = [];
 /** Uncaught errors of the page scripts, by page. */
 const pageErrors: string[] = [];
+/** What the pages said, printed under a test that fails. */
+const journal = pageJournal();
+afterEach((context) => journal.afterEach(context));
 
 beforeAll(async () => {
   node = await startTestNode();
@@ -41,6 +45,7 @@ async function newPage(viewport = { width: 1280, height: 900 }): Promise<Page> {
   const page = await context.newPage();
   page.setDefaultTimeout(WAIT.timeout);
   page.on('pageerror', (error) => pageErrors.push(error.message));
+  journal.watch(page);
   await page.goto(`${node.url}/`);
   return page;
 }

@@ -1,11 +1,11 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Session } from '../../shared/accounts.ts';
 import { REPO_ROOT } from '../support/processes.ts';
 import { startTestNode, type TestNode } from '../support/test-node.ts';
-import { launchChromium, logIn, openProject, setScript } from './support/demo-page.ts';
+import { launchChromium, logIn, openProject, pageJournal, setScript } from './support/demo-page.ts';
 
 const WAIT = { timeout: 15_000, interval: 100 };
 /** A whole run: voice-over (Festival or espeak), thumbnail and an FFmpeg render. */
@@ -28,6 +28,9 @@ const SCRIPT = [
 let node: TestNode;
 let browser: Browser;
 const pageErrors: string[] = [];
+/** What the pages said, printed under a test that fails. */
+const journal = pageJournal();
+afterEach((context) => journal.afterEach(context));
 
 beforeAll(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
@@ -45,6 +48,7 @@ async function newPage(): Promise<Page> {
   const page = await context.newPage();
   page.setDefaultTimeout(WAIT.timeout);
   page.on('pageerror', (error) => pageErrors.push(error.message));
+  journal.watch(page);
   await page.goto(`${node.url}/`);
   return page;
 }

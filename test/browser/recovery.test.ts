@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Session } from '../../shared/accounts.ts';
 import { freePort, type NodeProcess, spawnEntry } from '../support/processes.ts';
 import { requestTo } from '../support/test-node.ts';
@@ -11,6 +11,7 @@ import {
   logIn,
   openProject,
   PASSWORD,
+  pageJournal,
   SCRIPT_EDITOR,
   screenshotsNamed,
   scriptOf,
@@ -32,6 +33,9 @@ let url: string;
 let server: NodeProcess | undefined;
 let browser: Browser;
 const pageErrors: string[] = [];
+/** What the pages said, printed under a test that fails. */
+const journal = pageJournal();
+afterEach((context) => journal.afterEach(context));
 
 function startServer(): Promise<NodeProcess> {
   return spawnEntry('server/main.ts', env, { url, timeoutMs: START_TIMEOUT_MS });
@@ -72,6 +76,7 @@ async function newPage(): Promise<Page> {
   const page = await context.newPage();
   page.setDefaultTimeout(WAIT.timeout);
   page.on('pageerror', (error) => pageErrors.push(error.message));
+  journal.watch(page);
   await page.goto(`${url}/`);
   return page;
 }

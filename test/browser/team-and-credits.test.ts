@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:net';
 import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { tables } from '../../server/db/index.ts';
 import type { Session } from '../../shared/accounts.ts';
 import type { PipelineRun } from '../../shared/pipeline.ts';
@@ -13,6 +13,7 @@ import {
   launchChromium,
   openProject,
   PASSWORD,
+  pageJournal,
   screenshotsNamed,
   seriousViolations,
 } from './support/demo-page.ts';
@@ -28,6 +29,9 @@ let llm: FakeLlmServer;
 let node: TestNode;
 let browser: Browser;
 const pageErrors: string[] = [];
+/** What the pages said, printed under a test that fails. */
+const journal = pageJournal();
+afterEach((context) => journal.afterEach(context));
 
 /** A free port, so PUBLIC_URL (where Google sends the browser back) is known before start. */
 async function freePort(): Promise<number> {
@@ -75,6 +79,7 @@ async function newPage(viewport = { width: 1280, height: 1000 }): Promise<Page> 
   const page = await context.newPage();
   page.setDefaultTimeout(WAIT.timeout);
   page.on('pageerror', (error) => pageErrors.push(error.message));
+  journal.watch(page);
   await page.goto(`${node.url}/`);
   return page;
 }

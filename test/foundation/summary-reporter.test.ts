@@ -25,7 +25,14 @@ describe('summary reporter', () => {
     // passes.fixture.ts and unhandled-rejection.fixture.ts pass their tests; the failures are
     // fails-to-load.fixture.ts, the beforeAll of before-all-throws.fixture.ts (whose two tests
     // are skipped) and the rejection.
-    expect(stdout.trimEnd().split('\n').at(-1)).toBe('2 passed, 3 failed, 2 skipped');
+    const lines = stdout.trimEnd().split('\n');
+    expect(lines.at(-1)).toBe('2 passed, 3 failed, 2 skipped');
+    // Above it, a line for each, so a log cut to its tail still says what failed.
+    const failures = lines.filter((line) => line.startsWith('FAILED '));
+    expect(failures).toHaveLength(3);
+    expect(failures.find((line) => line.includes('fails-to-load.fixture.ts'))).toBeDefined();
+    expect(failures.find((line) => line.includes('before-all-throws.fixture.ts'))).toBeDefined();
+    expect(failures.find((line) => line.startsWith('FAILED outside any test'))).toBeDefined();
     expect(code).toBe(1);
   });
 });

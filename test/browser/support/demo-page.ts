@@ -102,3 +102,42 @@ export async function launchChromium(): Promise<Browser> {
   }
   return chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
 }
+
+/**
+ * What the pages said, for the report of a test that fails: console errors and warnings,
+ * failed requests, uncaught errors and crashes. A browser test that times out says only what
+ * it waited for; this says what the page was doing meanwhile.
+ */
+export function pageJournal(): {
+  watch(page: Page, label?: string): void;
+  /** For `afterEach`: prints what was recorded during the test if it failed, then forgets it. */
+  afterEach(context: { task: { name: string; result?: { state?: string } } }): void;
+} {
+  const lines: string[] = [];
+  let pages = 0;
+  const started = Date.now();
+  const note = (label: string, text: string) =>
+    lines.push(`+${((Date.now() - started) / 1000).toFixed(1)}s ${label} ${text}`);
+  return {
+    watch(page, label = `page ${++pages}`) {
+      page.on('console', (message) => {
+        if (message.type() === 'error' || message.type() === 'warning') {
+          note(label, `console.${message.type()}: ${message.text()}`);
+        }
+      });
+      page.on('requestfailed', (request) =>
+        note(label, `${request.method()} ${request.url()} failed: ${request.failure()?.errorText}`),
+      );
+      page.on('pageerror', (error) => note(label, `uncaught: ${error.message}`));
+      page.on('crash', () => note(label, 'crashed'));
+    },
+    afterEach(context) {
+      if (context.task.result?.state === 'fail' && lines.length > 0) {
+        console.log(
+          `[browser] "${context.task.name}", the pages said:\n${lines.slice(-40).join('\n')}`,
+        );
+      }
+      lines.length = 0;
+    },
+  };
+}
