@@ -250,6 +250,7 @@ export async function startNode(
     logger: logger.child({ part: 'realtime' }),
   });
   metrics.watchRealtime(realtime);
+  if (database.threadMemory) metrics.watchDatabaseThread(database.threadMemory);
   // Open Yjs and Socket.IO connections follow role changes and removals on every node.
   // (through the outbox entry each change writes; see `membership.changed` below).
   workspaces.onMembershipChanged(() => outbox.kick());

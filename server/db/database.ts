@@ -11,7 +11,11 @@ import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
-import { type PgliteThread, startPgliteThread } from './pglite-thread.ts';
+import {
+  type DatabaseThreadMemory,
+  type PgliteThread,
+  startPgliteThread,
+} from './pglite-thread.ts';
 import * as schema from './schema/index.ts';
 
 export type Schema = typeof schema;
@@ -35,6 +39,11 @@ export interface Database {
    * the returned function stops. Best effort: what is sent while the connection is down is lost.
    */
   listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>;
+  /**
+   * PGlite in its own thread only: the memory that thread holds (for `/metrics`), which the
+   * Node heap figures of the process do not show.
+   */
+  threadMemory?(): Promise<DatabaseThreadMemory>;
   /** Closes the connection(s); safe to call twice. */
   close(): Promise<void>;
 }
@@ -100,9 +109,8 @@ async function openPglite(
 ): Promise<Database> {
   if (dataDir) mkdirSync(dataDir, { recursive: true });
   if (dataDir !== undefined && readdirSync(dataDir).length === 0) await createPgliteApart(dataDir);
-  const client: PgliteClient = thread
-    ? await startPgliteThread({ dataDir, durable })
-    : await PGlite.create();
+  const inThread = thread ? await startPgliteThread({ dataDir, durable }) : undefined;
+  const client: PgliteClient = inThread ?? (await PGlite.create());
   // drizzle's PGlite driver calls `query` and `transaction` on its client: the thread has both.
   const db = drizzlePglite({ client: client as PGlite, schema });
   let closing: Promise<void> | undefined;
@@ -114,6 +122,7 @@ async function openPglite(
       await db.execute(sql`select 1`);
     },
     listen: (channel, onPayload) => client.listen(channel, onPayload),
+    ...(inThread && { threadMemory: () => inThread.memory() }),
     close: () => {
       closing ??= client.closed ? Promise.resolve() : client.close();
       return closing;

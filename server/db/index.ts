@@ -6,4 +6,5 @@ export {
   type Schema,
   type Tx,
 } from './database.ts';
+export type { DatabaseThreadMemory } from './pglite-thread.ts';
 export * as tables from './schema/index.ts';

@@ -13,9 +13,16 @@ export interface PgliteQueryable {
 export interface PgliteThread extends PgliteQueryable {
   transaction<T>(callback: (tx: PgliteQueryable) => Promise<T>): Promise<T>;
   listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>;
+  /** What the database thread holds: its wasm memory and its JavaScript heap, in bytes. */
+  memory(): Promise<DatabaseThreadMemory>;
   readonly closed: boolean;
   /** Closes the database, then ends the thread; safe to call twice. */
   close(): Promise<void>;
+}
+
+export interface DatabaseThreadMemory {
+  wasmBytes: number;
+  heapBytes: number;
 }
 
 export interface PgliteThreadOptions {
@@ -138,6 +145,7 @@ export async function startPgliteThread(options: PgliteThreadOptions): Promise<P
         await call({ op: 'unlisten', channel }).catch(() => {});
       };
     },
+    memory: () => call<DatabaseThreadMemory>({ op: 'memory' }),
     get closed() {
       return closed;
     },

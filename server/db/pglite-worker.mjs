@@ -7,9 +7,11 @@
 // TypeScript (tsx in `npm start`, vite-node in the tests), and this file must start in both.
 //
 // Messages in: { id, op: 'query', sql, params, rowMode, rawTypes, tx? } | { id, op: 'begin' }
-//   | { id, op: 'end', tx, commit } | { id, op: 'listen' | 'unlisten', channel } | { id, op: 'close' }
+//   | { id, op: 'end', tx, commit } | { id, op: 'listen' | 'unlisten', channel }
+//   | { id, op: 'memory' } | { id, op: 'close' }
 // Messages out: { id, result } | { id, error } | { notify: channel, payload }
 import { fdatasyncSync } from 'node:fs';
+import { getHeapStatistics } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
 import { PGlite } from '@electric-sql/pglite';
 import { NodeFS } from '@electric-sql/pglite/nodefs';
@@ -170,6 +172,12 @@ async function handle(message) {
       await stop?.();
       return null;
     }
+    case 'memory':
+      // The wasm Postgres's linear memory (it only grows) and this thread's JavaScript heap.
+      return {
+        wasmBytes: client.mod?.HEAPU8?.byteLength ?? 0,
+        heapBytes: getHeapStatistics().used_heap_size,
+      };
     case 'close':
       if (!client.closed) await client.close();
       return null;

@@ -1,4 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { DatabaseThreadMemory } from '../db/index.ts';
 
 /** Read at scrape time: a node's Socket.IO hub and Yjs documents (`services.realtime`). */
 export interface RealtimeCounters {
@@ -110,9 +111,16 @@ export class Metrics {
    * reconciler for each repair: `metrics.reconcilerRepairs.inc({ kind, action })`.
    */
   readonly reconcilerRepairs: Counter<'kind' | 'action'>;
+  /**
+   * Bytes held by the embedded database's own thread, by `part`: `wasm` (PGlite's Postgres
+   * memory) and `js_heap` (that thread's JavaScript heap). The process's `nodejs_heap_*`
+   * figures are the main thread's only; with these, resident memory can be accounted for.
+   */
+  readonly databaseThreadMemory: Gauge<'part'>;
 
   readonly #logger: NonNullable<MetricsOptions['logger']>;
   #realtime: RealtimeCounters | undefined;
+  #databaseThread: (() => Promise<DatabaseThreadMemory>) | undefined;
   readonly #queues = new Map<string, QueueStats>();
   /** One read of every queue per scrape, shared by the four queue gauges. */
   #queueRead: Promise<Map<string, Record<QueueState, number> | null>> | null = null;
@@ -226,6 +234,26 @@ export class Metrics {
       help: 'Age of the oldest outbox entry not dispatched yet',
       registers,
     });
+    const readDatabaseThread = () => this.#databaseThread?.();
+    const logger = this.#logger;
+    this.databaseThreadMemory = new Gauge({
+      name: name('database_thread_memory_bytes'),
+      help: "Bytes held by the embedded database's own thread, by part (wasm, js_heap)",
+      labelNames: ['part'],
+      registers,
+      async collect() {
+        const memory = await readDatabaseThread()?.catch((error: unknown) => {
+          logger.warn({ err: error }, 'metrics: the database thread did not say its memory');
+          return undefined;
+        });
+        if (!memory) {
+          this.reset();
+          return;
+        }
+        this.set({ part: 'wasm' }, memory.wasmBytes);
+        this.set({ part: 'js_heap' }, memory.heapBytes);
+      },
+    });
     this.reconcilerRepairs = new Counter({
       name: name('reconciler_repairs_total'),
       help: 'Inconsistencies the reconciler repaired, by kind and action',
@@ -247,6 +275,11 @@ export class Metrics {
   /** Reads the socket, room and document gauges from this node's realtime layer when scraped. */
   watchRealtime(realtime: RealtimeCounters): void {
     this.#realtime = realtime;
+  }
+
+  /** Reads the embedded database thread's memory when scraped. */
+  watchDatabaseThread(memory: () => Promise<DatabaseThreadMemory>): void {
+    this.#databaseThread = memory;
   }
 
   /** Reads a queue's depth, pending and dead-letter gauges (label `queue`) when scraped. */

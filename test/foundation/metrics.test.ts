@@ -3,6 +3,7 @@
 // of the coach, and the METRICS_TOKEN bearer check.
 import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { type Database, openDatabase } from '../../server/db/index.ts';
 import type { Session } from '../../shared/accounts.ts';
 import { yjsDocName } from '../../shared/yjs-docs.ts';
 import {
@@ -216,5 +217,41 @@ describe('/metrics with METRICS_TOKEN', () => {
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toBe(PROMETHEUS_TEXT);
     expect(parseExposition(await response.text()).length).toBeGreaterThan(0);
+  });
+});
+
+describe('/metrics of a node whose database runs in its own thread (embedded)', () => {
+  let node: TestNode;
+  let database: Database;
+
+  beforeAll(async () => {
+    database = await openDatabase({ thread: true });
+    await database.migrate();
+    node = await startTestNode({ database });
+  });
+  afterAll(async () => {
+    await node?.close();
+    await database?.close();
+  });
+
+  it("reports that thread's wasm memory and JavaScript heap, which the Node heap figures leave out", async () => {
+    const samples = parseExposition(await (await node.request('/metrics')).text());
+    const wasm = sample(samples, 'reelroom_database_thread_memory_bytes', { part: 'wasm' });
+    const heap = sample(samples, 'reelroom_database_thread_memory_bytes', { part: 'js_heap' });
+    const rss = sample(samples, 'reelroom_process_resident_memory_bytes');
+    // PGlite's Postgres runs in tens of MB of wasm memory at least; its thread's heap is its own.
+    expect(wasm).toBeGreaterThan(16 * 1024 * 1024);
+    expect(heap).toBeGreaterThan(1024 * 1024);
+    expect(wasm! + heap!).toBeLessThan(rss!);
+  });
+
+  it('reports nothing of the kind for a database in the caller thread', async () => {
+    const other = await startTestNode();
+    try {
+      const samples = parseExposition(await (await other.request('/metrics')).text());
+      expect(samples.some((s) => s.name === 'reelroom_database_thread_memory_bytes')).toBe(false);
+    } finally {
+      await other.close();
+    }
   });
 });
