@@ -193,6 +193,12 @@ const environmentSchema = z.object({
    * second) before another node takes it over: a publish whose node died resumes after this.
    */
   PIPELINE_LEASE_SECONDS: z.coerce.number().min(2).max(3600).default(30),
+  /**
+   * Socket.IO sockets, and Yjs connections, one user may hold open on one node. 20 covers a
+   * person with many tabs and devices; a load test or a shared kiosk account needs more. Their
+   * `project:join`s per minute follow: 1.5 times this, at least 30.
+   */
+  MAX_CONNECTIONS_PER_USER: z.coerce.number().int().min(1).max(100_000).default(20),
   /** Test only: crash points to arm (server/crash-points.ts); never set in production. */
   REELROOM_CRASH_POINTS: commaList.optional(),
 });
@@ -278,6 +284,14 @@ export interface Config {
   outboxLeaseMs: number;
   /** PIPELINE_LEASE_SECONDS in ms. */
   pipelineLeaseMs: number;
+  /** MAX_CONNECTIONS_PER_USER, for both kinds of realtime connection. */
+  realtime: {
+    documents: { maxConnectionsPerUser: number };
+    socketIo: {
+      maxSocketsPerUser: number;
+      joinRateLimit: { points: number; durationSeconds: number };
+    };
+  };
   /** REELROOM_CRASH_POINTS (tests only). */
   crashPoints: string[];
 }
@@ -412,6 +426,18 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     renderLeaseMs: e.RENDER_LEASE_SECONDS * 1000,
     outboxLeaseMs: e.OUTBOX_LEASE_SECONDS * 1000,
     pipelineLeaseMs: e.PIPELINE_LEASE_SECONDS * 1000,
+    realtime: {
+      documents: { maxConnectionsPerUser: e.MAX_CONNECTIONS_PER_USER },
+      socketIo: {
+        maxSocketsPerUser: e.MAX_CONNECTIONS_PER_USER,
+        // Each socket joins its project on connecting and on every reconnect: a user allowed
+        // more sockets may (re)join them all within the minute; 30 at the default of 20.
+        joinRateLimit: {
+          points: Math.max(30, Math.ceil(1.5 * e.MAX_CONNECTIONS_PER_USER)),
+          durationSeconds: 60,
+        },
+      },
+    },
     crashPoints: e.REELROOM_CRASH_POINTS ?? [],
   };
 }

@@ -94,6 +94,8 @@ const env = {
   HOST: '127.0.0.1',
   DATA_DIR: path.join(tmpdir(), `reelroom-bench-${randomUUID()}`),
   LOG_LEVEL: 'warn',
+  // Every client here signs in as the one bench user: lift the per-user cap above them all.
+  MAX_CONNECTIONS_PER_USER: String(Math.max(CLIENTS, EDITORS, MEMORY_DOCS) + 10),
   ...(process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {}),
 };
 const processes: NodeProcess[] = [];

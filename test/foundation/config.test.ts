@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../server/config.ts';
+import { connectSocket } from '../realtime/support/clients.ts';
+import { startTestNode } from '../support/test-node.ts';
 
 describe('configuration', () => {
   it('runs on embedded defaults with no environment at all', () => {
@@ -32,6 +34,7 @@ describe('configuration', () => {
     [{ TTS_PROVIDER: 'polly' }, 'TTS_PROVIDER'],
     [{ TTS_PROVIDER: 'openai' }, 'TTS_PROVIDER'],
     [{ TTS_VOICE: 'no spaces; please' }, 'TTS_VOICE'],
+    [{ MAX_CONNECTIONS_PER_USER: '0' }, 'MAX_CONNECTIONS_PER_USER'],
   ])('names the variable of an invalid value: %j', (env, variable) => {
     expect(() => loadConfig({ DATA_DIR: tmpdir(), ...env })).toThrow(ConfigError);
     expect(() => loadConfig({ DATA_DIR: tmpdir(), ...env })).toThrow(
@@ -56,5 +59,44 @@ describe('configuration', () => {
 
   it('treats an empty variable as unset', () => {
     expect(loadConfig({ DATA_DIR: tmpdir(), PORT: '' }).port).toBe(8080);
+  });
+
+  it('MAX_CONNECTIONS_PER_USER reaches the node: the socket over it is refused', async () => {
+    const { realtime } = loadConfig({ DATA_DIR: tmpdir(), MAX_CONNECTIONS_PER_USER: '2' });
+    expect(realtime).toEqual({
+      documents: { maxConnectionsPerUser: 2 },
+      socketIo: { maxSocketsPerUser: 2, joinRateLimit: { points: 30, durationSeconds: 60 } },
+    });
+    expect(loadConfig({ DATA_DIR: tmpdir() }).realtime.socketIo).toMatchObject({
+      maxSocketsPerUser: 20,
+      joinRateLimit: { points: 30 },
+    });
+    // A load test's thousand sockets of one user may all join in the minute.
+    expect(
+      loadConfig({ DATA_DIR: tmpdir(), MAX_CONNECTIONS_PER_USER: '1000' }).realtime.socketIo
+        .joinRateLimit.points,
+    ).toBe(1500);
+    const node = await startTestNode({ config: { realtime } });
+    const sockets = [];
+    try {
+      const { accessToken } = await node.signup('Two tabs');
+      for (let i = 0; i < 2; i += 1) {
+        const socket = connectSocket(node.url, accessToken);
+        sockets.push(socket);
+        await new Promise<void>((resolve, reject) => {
+          socket.once('connect', resolve);
+          socket.once('connect_error', reject);
+        });
+      }
+      const third = connectSocket(node.url, accessToken, { reconnection: false });
+      sockets.push(third);
+      const error = await new Promise<Error & { data?: { code?: string } }>((resolve) =>
+        third.once('connect_error', resolve),
+      );
+      expect(error.data?.code).toBe('too_many_connections');
+    } finally {
+      for (const socket of sockets) socket.disconnect();
+      await node.close();
+    }
   });
 });
