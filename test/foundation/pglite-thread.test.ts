@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { eq, sql } from 'drizzle-orm';
@@ -153,5 +153,16 @@ describe('the embedded database in a thread of its own', () => {
       'bea@example.test',
       'dee@example.test',
     ]);
+  });
+
+  it('fails to open, rather than hanging, when the thread cannot open the directory', async () => {
+    const broken = mkdtempSync(path.join(tmpdir(), 'reelroom-pglite-broken-'));
+    try {
+      // Not empty, so no new database is made there; not a database either.
+      writeFileSync(path.join(broken, 'PG_VERSION'), 'not a version\n');
+      await expect(openDatabase({ dataDir: broken })).rejects.toThrow();
+    } finally {
+      rmSync(broken, { recursive: true, force: true });
+    }
   });
 });
