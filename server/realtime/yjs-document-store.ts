@@ -1,4 +1,4 @@
-import { and, asc, eq, inArray } from 'drizzle-orm';
+import { and, asc, eq, inArray, type SQL, sql } from 'drizzle-orm';
 import type {
   Compaction,
   DocumentStore,
@@ -70,18 +70,13 @@ export class YjsDocumentStore implements DocumentStore {
    */
   async appendMany(entries: readonly UpdateLogEntry[]): Promise<void> {
     if (entries.length === 0) return;
-    const rows = entries.map(({ docName, update }) => ({
-      docName,
-      projectId: projectIdOf(docName),
-      update,
-    }));
-    if (rows.length <= INSERT_CHUNK) {
-      await this.#db.insert(yjsUpdates).values(rows);
+    if (entries.length <= INSERT_CHUNK) {
+      await this.#db.execute(appendStatement(entries));
       return;
     }
     await this.#db.transaction(async (tx) => {
-      for (let start = 0; start < rows.length; start += INSERT_CHUNK) {
-        await tx.insert(yjsUpdates).values(rows.slice(start, start + INSERT_CHUNK));
+      for (let start = 0; start < entries.length; start += INSERT_CHUNK) {
+        await tx.execute(appendStatement(entries.slice(start, start + INSERT_CHUNK)));
       }
     });
   }
@@ -133,4 +128,24 @@ function projectIdOf(docName: string): string {
     throw new Error(`not a document of a project: ${docName}`);
   }
   return parsed.projectId;
+}
+
+const APPEND_COLUMNS = sql.raw(
+  [yjsUpdates.docName, yjsUpdates.projectId, yjsUpdates.update]
+    .map((column) => `"${column.name}"`)
+    .join(', '),
+);
+
+/**
+ * The multi-row insert of an append, written out: the one statement on the path of every
+ * edit, where drizzle's insert builder took about a sixth of an append's CPU (measured with
+ * PGlite in its thread: 409 -> 351 µs). The update goes as a Buffer, the one binary type
+ * postgres.js sends as bytea (the column type's `toDriver` does the same).
+ */
+function appendStatement(entries: readonly UpdateLogEntry[]): SQL {
+  const rows = entries.map(({ docName, update }) => {
+    const bytes = Buffer.from(update.buffer, update.byteOffset, update.byteLength);
+    return sql`(${docName}, ${projectIdOf(docName)}, ${bytes})`;
+  });
+  return sql`insert into ${yjsUpdates} (${APPEND_COLUMNS}) values ${sql.join(rows, sql`, `)}`;
 }
