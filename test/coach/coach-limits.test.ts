@@ -104,9 +104,12 @@ describe.each(['pglite', 'postgres'] as const)(
       expect(node.logs.filter((l) => l.alert === 'coach_daily_spend')).toHaveLength(0);
       await chatSend(b, projectId, 'second');
       await replyEnd(b, (b.of('chat:message').at(-1)!.message as { replyId: string }).replyId);
-      // $0.07 > $0.05: one alert line.
+      // $0.07 > $0.05: one alert line. It is written after chat:done (a read of the day's
+      // spend once the reply is stored), so it may follow the event by a moment.
+      await expect
+        .poll(() => node.logs.filter((l) => l.alert === 'coach_daily_spend').length)
+        .toBe(1);
       const alerts = node.logs.filter((l) => l.alert === 'coach_daily_spend');
-      expect(alerts).toHaveLength(1);
       expect(alerts[0]).toMatchObject({ level: 40, warningUsd: 0.05 });
       expect(alerts[0]!.spendUsd).toBeCloseTo(0.07, 9);
       await chatSend(a, projectId, 'third');
