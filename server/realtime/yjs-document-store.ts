@@ -138,7 +138,7 @@ const APPEND_COLUMNS = sql.raw(
 
 /**
  * The multi-row insert of an append, written out: the one statement on the path of every
- * edit, where drizzle's insert builder took about a sixth of an append's CPU (measured with
+ * edit, where drizzle's insert builder took about a seventh of an append's CPU (measured with
  * PGlite in its thread: 409 -> 351 µs). The update goes as a Buffer, the one binary type
  * postgres.js sends as bytea (the column type's `toDriver` does the same).
  */
