@@ -1,5 +1,5 @@
 import { gzipSync } from 'node:zlib';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Session } from '../../shared/accounts.ts';
 import { startTestNode, type TestNode } from '../support/test-node.ts';
@@ -8,12 +8,12 @@ import {
   logIn,
   openProject,
   PASSWORD,
-  pageJournal,
   SCRIPT_EDITOR,
   screenshotsNamed,
   scriptOf,
   seriousViolations,
   setScript,
+  webAppPages,
 } from './support/demo-page.ts';
 
 const WAIT = { timeout: 15_000, interval: 50 };
@@ -22,12 +22,15 @@ const MAX_GZIPPED_JS = 300 * 1024;
 
 let node: TestNode;
 let browser: Browser;
-const contexts: BrowserContext[] = [];
-/** Uncaught errors of the page scripts, by page. */
-const pageErrors: string[] = [];
-/** What the pages said, printed under a test that fails. */
-const journal = pageJournal();
-afterEach((context) => journal.afterEach(context));
+/** The web app's pages; what they said is printed under a test that fails. */
+const pages = webAppPages({
+  browser: () => browser,
+  url: () => node.url,
+  timeoutMs: WAIT.timeout,
+  viewport: { width: 1280, height: 900 },
+});
+afterEach((context) => pages.afterEach(context));
+const newPage = pages.open;
 
 beforeAll(async () => {
   node = await startTestNode();
@@ -38,17 +41,6 @@ afterAll(async () => {
   await browser?.close();
   await node?.close();
 });
-
-async function newPage(viewport = { width: 1280, height: 900 }): Promise<Page> {
-  const context = await browser.newContext({ viewport });
-  contexts.push(context);
-  const page = await context.newPage();
-  page.setDefaultTimeout(WAIT.timeout);
-  page.on('pageerror', (error) => pageErrors.push(error.message));
-  journal.watch(page);
-  await page.goto(`${node.url}/`);
-  return page;
-}
 
 const screenshot = screenshotsNamed('demo');
 
@@ -499,6 +491,6 @@ describe('demo page in Chromium, two members in one project', () => {
   });
 
   it('ran without script errors in any page', () => {
-    expect(pageErrors).toEqual([]);
+    expect(pages.errors).toEqual([]);
   });
 });

@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import type { Session } from '../../shared/accounts.ts';
 import { REPO_ROOT } from '../support/processes.ts';
 import { startTestNode, type TestNode } from '../support/test-node.ts';
-import { launchChromium, logIn, openProject, pageJournal, setScript } from './support/demo-page.ts';
+import { launchChromium, logIn, openProject, setScript, webAppPages } from './support/demo-page.ts';
 
 const WAIT = { timeout: 15_000, interval: 100 };
 /** A whole run: voice-over (Festival or espeak), thumbnail and an FFmpeg render. */
@@ -27,10 +27,14 @@ const SCRIPT = [
 
 let node: TestNode;
 let browser: Browser;
-const pageErrors: string[] = [];
-/** What the pages said, printed under a test that fails. */
-const journal = pageJournal();
-afterEach((context) => journal.afterEach(context));
+/** The web app's pages; what they said is printed under a test that fails. */
+const pages = webAppPages({
+  browser: () => browser,
+  url: () => node.url,
+  timeoutMs: WAIT.timeout,
+});
+afterEach((context) => pages.afterEach(context));
+const newPage = pages.open;
 
 beforeAll(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
@@ -42,16 +46,6 @@ afterAll(async () => {
   await browser?.close();
   await node?.close();
 });
-
-async function newPage(): Promise<Page> {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
-  const page = await context.newPage();
-  page.setDefaultTimeout(WAIT.timeout);
-  page.on('pageerror', (error) => pageErrors.push(error.message));
-  journal.watch(page);
-  await page.goto(`${node.url}/`);
-  return page;
-}
 
 /** Records in the page every (step, status) the Pipeline region shows, as it changes. */
 async function recordStepStatuses(page: Page): Promise<void> {
@@ -246,6 +240,6 @@ describe('the Pipeline region of the demo page, in Chromium', () => {
   });
 
   it('ran without script errors in any page', () => {
-    expect(pageErrors).toEqual([]);
+    expect(pages.errors).toEqual([]);
   });
 });

@@ -11,11 +11,11 @@ import {
   logIn,
   openProject,
   PASSWORD,
-  pageJournal,
   SCRIPT_EDITOR,
   screenshotsNamed,
   scriptOf,
   seriousViolations,
+  webAppPages,
 } from './support/demo-page.ts';
 
 // The web app against a real server process (embedded mode: PGlite under a fixed DATA_DIR, a
@@ -32,10 +32,14 @@ let env: Record<string, string>;
 let url: string;
 let server: NodeProcess | undefined;
 let browser: Browser;
-const pageErrors: string[] = [];
-/** What the pages said, printed under a test that fails. */
-const journal = pageJournal();
-afterEach((context) => journal.afterEach(context));
+/** The web app's pages; what they said is printed under a test that fails. */
+const pages = webAppPages({
+  browser: () => browser,
+  url: () => url,
+  timeoutMs: WAIT.timeout,
+});
+afterEach((context) => pages.afterEach(context));
+const newPage = pages.open;
 
 function startServer(): Promise<NodeProcess> {
   return spawnEntry('server/main.ts', env, { url, timeoutMs: START_TIMEOUT_MS });
@@ -69,16 +73,6 @@ async function signup(name: string): Promise<Session> {
   });
   expect(response.status).toBe(201);
   return (await response.json()) as Session;
-}
-
-async function newPage(): Promise<Page> {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
-  const page = await context.newPage();
-  page.setDefaultTimeout(WAIT.timeout);
-  page.on('pageerror', (error) => pageErrors.push(error.message));
-  journal.watch(page);
-  await page.goto(`${url}/`);
-  return page;
 }
 
 const screenshot = screenshotsNamed('recovery');
@@ -293,6 +287,6 @@ describe('web app against a server process that restarts mid-session', () => {
   });
 
   it('ran without script errors in any page', () => {
-    expect(pageErrors).toEqual([]);
+    expect(pages.errors).toEqual([]);
   });
 });

@@ -2,20 +2,21 @@ import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:net';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { tables } from '../../server/db/index.ts';
 import type { Session } from '../../shared/accounts.ts';
 import type { PipelineRun } from '../../shared/pipeline.ts';
 import { FakeStripe } from '../billing/support/fake-stripe.ts';
 import { FakeLlmServer } from '../coach/support/fake-llm-server.ts';
 import { defaultAccount, FakeGoogle } from '../google/support/fake-google.ts';
+import { storeFinishedRender } from '../google/support/finished-render.ts';
 import { startTestNode, type TestNode } from '../support/test-node.ts';
 import {
   launchChromium,
+  logIn,
   openProject,
   PASSWORD,
-  pageJournal,
   screenshotsNamed,
   seriousViolations,
+  webAppPages,
 } from './support/demo-page.ts';
 
 const WAIT = { timeout: 15_000, interval: 100 };
@@ -28,10 +29,14 @@ let google: FakeGoogle;
 let llm: FakeLlmServer;
 let node: TestNode;
 let browser: Browser;
-const pageErrors: string[] = [];
-/** What the pages said, printed under a test that fails. */
-const journal = pageJournal();
-afterEach((context) => journal.afterEach(context));
+/** The web app's pages; what they said is printed under a test that fails. */
+const pages = webAppPages({
+  browser: () => browser,
+  url: () => node.url,
+  timeoutMs: WAIT.timeout,
+});
+afterEach((context) => pages.afterEach(context));
+const newPage = pages.open;
 
 /** A free port, so PUBLIC_URL (where Google sends the browser back) is known before start. */
 async function freePort(): Promise<number> {
@@ -73,16 +78,6 @@ afterAll(async () => {
   await google?.close();
   await llm?.close();
 });
-
-async function newPage(viewport = { width: 1280, height: 1000 }): Promise<Page> {
-  const context = await browser.newContext({ viewport });
-  const page = await context.newPage();
-  page.setDefaultTimeout(WAIT.timeout);
-  page.on('pageerror', (error) => pageErrors.push(error.message));
-  journal.watch(page);
-  await page.goto(`${node.url}/`);
-  return page;
-}
 
 const screenshot = screenshotsNamed('team');
 
@@ -347,19 +342,13 @@ describe('the web app: team, credits, costs, publishing and Sign in with Google'
     await screenshot(ownerPage, 'publishing-connected');
 
     // A finished render to publish (stored directly: FFmpeg is not what this test is about).
-    const renderId = randomUUID();
     const bytes = Buffer.alloc(300 * 1024, 7);
-    const videoKey = `renders/${renderId}/output.mp4`;
-    await node.services.storage.write(videoKey, bytes);
-    await node.database.db.insert(tables.renderJobs).values({
-      id: renderId,
+    await storeFinishedRender({
+      db: node.database.db,
+      storage: node.services.storage,
       projectId,
       workspaceId,
-      status: 'completed',
-      spec: { width: 1280, height: 720, fps: 24, scenes: [] } as never,
-      videoKey,
-      bytes: bytes.length,
-      finishedAt: new Date(),
+      bytes,
     });
     await ownerPage.selectOption('#publish-privacy', 'unlisted');
     await region.getByRole('button', { name: 'Publish latest video' }).click();
@@ -427,10 +416,7 @@ describe('the web app: team, credits, costs, publishing and Sign in with Google'
     expect(await seriousViolations(beaPage)).toEqual([]);
     const narrow = await newPage({ width: 375, height: 800 });
     expect(await seriousViolations(narrow)).toEqual([]);
-    await narrow.fill('#email', beaEmail);
-    await narrow.fill('#password', PASSWORD);
-    await narrow.click('#login');
-    await narrow.waitForSelector('#projects-view:not([hidden])');
+    await logIn(narrow, beaEmail);
     await openProject(narrow, projectId);
     await narrow.waitForSelector('#team-members li');
     expect(
@@ -443,13 +429,24 @@ describe('the web app: team, credits, costs, publishing and Sign in with Google'
   });
 
   it('ran without script errors in any page', () => {
-    expect(pageErrors).toEqual([]);
+    expect(pages.errors).toEqual([]);
   });
 });
 
 describe('credits when the server takes payments (Stripe)', () => {
   let stripe: FakeStripe;
   let paid: TestNode;
+  const paidPages = webAppPages({
+    browser: () => browser,
+    url: () => paid.url,
+    timeoutMs: WAIT.timeout,
+    // Stripe's hosted page is not reachable from the test: answer it locally.
+    prepare: (page) =>
+      page.route('https://checkout.stripe.com/**', (route) =>
+        route.fulfill({ contentType: 'text/html', body: '<title>Stripe Checkout</title>' }),
+      ),
+  });
+  afterEach((context) => paidPages.afterEach(context));
 
   beforeAll(async () => {
     stripe = await FakeStripe.start();
@@ -474,19 +471,8 @@ describe('credits when the server takes payments (Stripe)', () => {
       json: { workspaceId: workspaces[0]!.id, title: 'Paid launch', topic: 'credits' },
     });
     const { project } = (await created.json()) as { project: { id: string } };
-    const context = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
-    const page = await context.newPage();
-    page.setDefaultTimeout(WAIT.timeout);
-    page.on('pageerror', (error) => pageErrors.push(error.message));
-    // Stripe's hosted page is not reachable from the test: answer it locally.
-    await page.route('https://checkout.stripe.com/**', (route) =>
-      route.fulfill({ contentType: 'text/html', body: '<title>Stripe Checkout</title>' }),
-    );
-    await page.goto(`${paid.url}/`);
-    await page.fill('#email', ada.user.email);
-    await page.fill('#password', PASSWORD);
-    await page.click('#login');
-    await page.waitForSelector('#projects-view:not([hidden])');
+    const page = await paidPages.open();
+    await logIn(page, ada.user.email);
     await openProject(page, project.id);
     const region = page.getByRole('region', { name: 'Pipeline' });
     await vi.waitFor(async () => {
@@ -503,6 +489,7 @@ describe('credits when the server takes payments (Stripe)', () => {
     await page.waitForURL(/^https:\/\/checkout\.stripe\.com\/c\/pay\//);
     const [session] = [...stripe.sessions.values()];
     expect(session?.url).toBe(page.url());
-    await context.close();
+    await page.context().close();
+    expect(paidPages.errors).toEqual([]);
   });
 });

@@ -103,23 +103,51 @@ export async function launchChromium(): Promise<Browser> {
   return chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
 }
 
-/**
- * What the pages said, for the report of a test that fails: console errors and warnings,
- * failed requests, uncaught errors and crashes. A browser test that times out says only what
- * it waited for; this says what the page was doing meanwhile.
- */
-export function pageJournal(): {
-  watch(page: Page, label?: string): void;
-  /** For `afterEach`: prints what was recorded during the test if it failed, then forgets it. */
+type Viewport = { width: number; height: number };
+
+/** The web app's pages of one browser test file, and what they said. */
+export interface WebAppPages {
+  /** A page in a browser context of its own, with the web app open at `/`. */
+  open(viewport?: Viewport): Promise<Page>;
+  /** Uncaught errors of the pages' scripts, for the file's "ran without script errors" test. */
+  readonly errors: string[];
+  /** For `afterEach`: prints what the pages said during a test that failed, then forgets it. */
   afterEach(context: { task: { name: string; result?: { state?: string } } }): void;
-} {
-  const lines: string[] = [];
+}
+
+/**
+ * Opens the web app for a browser test file. `browser` and `url` are read at each `open`, as
+ * the file starts them in `beforeAll`. What the pages say goes into a journal: console errors
+ * and warnings, failed requests, uncaught errors and crashes. A browser test that times out
+ * says only what it waited for; the journal, printed under a failed test, says what the page
+ * was doing meanwhile.
+ */
+export function webAppPages(options: {
+  browser: () => Browser;
+  url: () => string;
+  /** Playwright's default timeout for each action of the pages. */
+  timeoutMs: number;
+  viewport?: Viewport;
+  /** Runs on each new page before it opens the app (e.g. `page.route` for an outside site). */
+  prepare?: (page: Page) => Promise<unknown>;
+}): WebAppPages {
+  const errors: string[] = [];
+  const journal: string[] = [];
   let pages = 0;
   const started = Date.now();
   const note = (label: string, text: string) =>
-    lines.push(`+${((Date.now() - started) / 1000).toFixed(1)}s ${label} ${text}`);
+    journal.push(`+${((Date.now() - started) / 1000).toFixed(1)}s ${label} ${text}`);
   return {
-    watch(page, label = `page ${++pages}`) {
+    errors,
+    async open(viewport = options.viewport ?? { width: 1280, height: 1000 }) {
+      const context = await options.browser().newContext({ viewport });
+      const page = await context.newPage();
+      page.setDefaultTimeout(options.timeoutMs);
+      const label = `page ${++pages}`;
+      page.on('pageerror', (error) => {
+        errors.push(error.message);
+        note(label, `uncaught: ${error.message}`);
+      });
       page.on('console', (message) => {
         if (message.type() === 'error' || message.type() === 'warning') {
           note(label, `console.${message.type()}: ${message.text()}`);
@@ -128,16 +156,18 @@ export function pageJournal(): {
       page.on('requestfailed', (request) =>
         note(label, `${request.method()} ${request.url()} failed: ${request.failure()?.errorText}`),
       );
-      page.on('pageerror', (error) => note(label, `uncaught: ${error.message}`));
       page.on('crash', () => note(label, 'crashed'));
+      await options.prepare?.(page);
+      await page.goto(`${options.url()}/`);
+      return page;
     },
     afterEach(context) {
-      if (context.task.result?.state === 'fail' && lines.length > 0) {
+      if (context.task.result?.state === 'fail' && journal.length > 0) {
         console.log(
-          `[browser] "${context.task.name}", the pages said:\n${lines.slice(-40).join('\n')}`,
+          `[browser] "${context.task.name}", the pages said:\n${journal.slice(-40).join('\n')}`,
         );
       }
-      lines.length = 0;
+      journal.length = 0;
     },
   };
 }
