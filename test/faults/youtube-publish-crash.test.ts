@@ -1,10 +1,11 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { eq } from 'drizzle-orm';
 import { afterEach, describe, expect, it } from 'vitest';
 import { tables } from '../../server/db/index.ts';
 import { LocalFileStorage } from '../../server/storage/index.ts';
 import type { PipelineRun } from '../../shared/pipeline.ts';
 import { FakeGoogle } from '../google/support/fake-google.ts';
+import { storeFinishedRender } from '../google/support/finished-render.ts';
 import type { NodeProcess } from '../support/processes.ts';
 import { eventually, ok, signupWithProject, startFaultCluster } from './support/fault-cluster.ts';
 import { balanceOf } from './support/invariants.ts';
@@ -60,18 +61,12 @@ describe('publishing survives kill -9 of the node uploading', () => {
 
     // A finished render of the project: 2.5 chunks of bytes in the shared storage.
     const video = randomBytes(2 * CHUNK + 1_234_567);
-    const renderId = randomUUID();
-    const videoKey = `renders/${renderId}/output.mp4`;
-    await new LocalFileStorage({ root: c.storageDir }).write(videoKey, video);
-    await c.database.db.insert(tables.renderJobs).values({
-      id: renderId,
+    await storeFinishedRender({
+      db: c.database.db,
+      storage: new LocalFileStorage({ root: c.storageDir }),
       projectId,
       workspaceId,
-      status: 'completed',
-      spec: { width: 1280, height: 720, fps: 24, scenes: [] } as never,
-      videoKey,
-      bytes: video.length,
-      finishedAt: new Date(),
+      bytes: video,
     });
     const before = await balanceOf(c.database.db, workspaceId);
 

@@ -11,6 +11,7 @@ import { SCRIPT_TEXT, yjsDocName } from '../../shared/yjs-docs.ts';
 import { until } from '../pipeline/support/media-checks.ts';
 import { startTestNode, type TestNode } from '../support/test-node.ts';
 import { defaultAccount, FakeGoogle } from './support/fake-google.ts';
+import { storeFinishedRender } from './support/finished-render.ts';
 
 const CLIENTS = [
   { clientId: 'pool-a.apps.googleusercontent.com', clientSecret: 'secret-a' },
@@ -95,22 +96,16 @@ describe('YouTube publishing against a local Google', () => {
   const balance = async () =>
     (await api<{ balance: number }>(`/billing/balance?workspaceId=${workspaceId}`)).body.balance;
   /** A completed render of the project whose MP4 is `bytes` (without running FFmpeg). */
-  const storedRender = async (bytes: Buffer) => {
-    const id = randomUUID();
-    const videoKey = `renders/${id}/output.mp4`;
-    await node.services.storage.write(videoKey, bytes);
-    await database.db.insert(tables.renderJobs).values({
-      id,
-      projectId,
-      workspaceId,
-      status: 'completed',
-      spec: { width: 1280, height: 720, fps: 24, scenes: [] } as never,
-      videoKey,
-      bytes: bytes.length,
-      finishedAt: new Date(),
-    });
-    return id;
-  };
+  const storedRender = async (bytes: Buffer) =>
+    (
+      await storeFinishedRender({
+        db: database.db,
+        storage: node.services.storage,
+        projectId,
+        workspaceId,
+        bytes,
+      })
+    ).renderId;
   const publishRun = async (channelId: string, privacy?: string) => {
     const created = await api<{ run: PipelineRun }>(`/projects/${projectId}/pipeline-runs`, {
       method: 'POST',

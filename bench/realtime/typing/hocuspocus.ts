@@ -6,6 +6,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type NodeProcess, spawnEntry } from '../../../test/support/processes.ts';
 import type { Contender } from './contender.ts';
+import { peerDocuments, peerPids } from './peer-server.ts';
 import type { DocumentPlan } from './protocol.ts';
 
 const ENTRY = 'bench/realtime/typing/hocuspocus-server.ts';
@@ -22,15 +23,11 @@ export class HocuspocusSqlite implements Contender {
   }
 
   async prepareDocuments(count: number, clientsPerDocument: number): Promise<DocumentPlan[]> {
-    const url = this.#server!.url.replace('http', 'ws');
-    return Array.from({ length: count }, () => ({
-      docName: `typing-${randomUUID()}`,
-      clients: Array.from({ length: clientsPerDocument }, () => ({ url, node: 0, token: null })),
-    }));
+    return peerDocuments(this.#server!, count, clientsPerDocument);
   }
 
   async serverPids() {
-    return { nodes: this.#server?.child.pid ? [this.#server.child.pid] : [], database: [] };
+    return peerPids(this.#server);
   }
 
   async reopenForRead(documents: DocumentPlan[]): Promise<DocumentPlan[]> {

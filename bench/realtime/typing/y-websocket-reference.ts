@@ -1,7 +1,7 @@
 // Contender: the y-websocket reference server (y-websocket-server.ts), in memory.
-import { randomUUID } from 'node:crypto';
 import { type NodeProcess, spawnEntry } from '../../../test/support/processes.ts';
 import type { Contender } from './contender.ts';
+import { peerDocuments, peerPids } from './peer-server.ts';
 import type { DocumentPlan } from './protocol.ts';
 
 export class YWebsocketReference implements Contender {
@@ -14,15 +14,11 @@ export class YWebsocketReference implements Contender {
   }
 
   async prepareDocuments(count: number, clientsPerDocument: number): Promise<DocumentPlan[]> {
-    const url = this.#server!.url.replace('http', 'ws');
-    return Array.from({ length: count }, () => ({
-      docName: `typing-${randomUUID()}`,
-      clients: Array.from({ length: clientsPerDocument }, () => ({ url, node: 0, token: null })),
-    }));
+    return peerDocuments(this.#server!, count, clientsPerDocument);
   }
 
   async serverPids() {
-    return { nodes: this.#server?.child.pid ? [this.#server.child.pid] : [], database: [] };
+    return peerPids(this.#server);
   }
 
   /** It keeps documents in memory only: there is no store to check. */
