@@ -1,7 +1,11 @@
 import type { Logger } from 'pino';
 import type { Services } from '../services.ts';
 
-/** Hono environment: per-request values travel on the context, typed here. */
+/**
+ * Hono environment: per-request values travel on the context, typed here. What runs on every
+ * request reads them with `c.get('services')`: `c.var` copies every variable into a new object
+ * on each access, which measured 4% of an authenticated request's CPU.
+ */
 export interface AppEnv {
   Variables: {
     services: Services;

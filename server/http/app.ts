@@ -1,5 +1,4 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
-import { except } from 'hono/combine';
 import { cors } from 'hono/cors';
 import { getPath } from 'hono/utils/url';
 import { canonicalPath } from '../../shared/ids.ts';
@@ -82,10 +81,15 @@ export function createApp(services: Services) {
   if (services.corsOrigins?.length) {
     app.use(`${API_PREFIX}/*`, cors({ origin: services.corsOrigins, maxAge: 600 }));
   }
-  // Asset uploads carry files, not JSON; their route sets its own size limit.
-  app.use(
-    `${API_PREFIX}/*`,
-    except((c) => isAssetUpload(c.req.method, c.req.path), limitBody(), requireJsonBody),
+  // Asset uploads carry files, not JSON; their route sets its own size limit. One plain
+  // middleware: hono/combine's except() composed a chain per request, 9% of GET /me's CPU.
+  const jsonBodyLimit = limitBody();
+  app.use(`${API_PREFIX}/*`, (c, next) =>
+    isAssetUpload(c.req.method, c.req.path)
+      ? next()
+      : jsonBodyLimit(c, async () => {
+          await requireJsonBody(c, next);
+        }),
   );
   app.route(API_PREFIX, api);
   app.route('/', healthRoutes);

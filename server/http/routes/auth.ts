@@ -81,22 +81,22 @@ const me = createRoute({
 
 export const authRoutes = createRouter()
   .openapi(signup, async (c) => {
-    const session = await c.var.services.accounts.signup(c.req.valid('json'), clientIp(c));
+    const session = await c.get('services').accounts.signup(c.req.valid('json'), clientIp(c));
     return c.json(session, 201);
   })
   .openapi(login, async (c) => {
-    const session = await c.var.services.accounts.login(c.req.valid('json'), clientIp(c));
+    const session = await c.get('services').accounts.login(c.req.valid('json'), clientIp(c));
     return c.json(session, 200);
   })
   .openapi(refresh, async (c) => {
-    const pair = await c.var.services.accounts.refresh(c.req.valid('json').refreshToken);
+    const pair = await c.get('services').accounts.refresh(c.req.valid('json').refreshToken);
     return c.json(pair, 200);
   })
   .openapi(logout, async (c) => {
-    await c.var.services.accounts.logout(c.req.valid('json').refreshToken);
+    await c.get('services').accounts.logout(c.req.valid('json').refreshToken);
     return c.body(null, 204);
   })
   .openapi(me, async (c) => {
-    const user = await c.var.services.accounts.getUser(c.var.userId);
+    const user = await c.get('services').accounts.getUser(c.get('userId'));
     return c.json({ user }, 200);
   });

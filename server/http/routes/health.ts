@@ -38,7 +38,7 @@ export const healthRoutes = createRouter()
   .openapi(health, (c) => c.json({ status: 'ok' as const }, 200))
   .openapi(ready, async (c) => {
     const results = await Promise.all(
-      c.var.services.readiness.map(async ({ name, check }) => {
+      c.get('services').readiness.map(async ({ name, check }) => {
         try {
           await withTimeout(check(), 2000);
           return [name, { ok: true }] as const;
