@@ -1,7 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Hono } from 'hono';
-import { getAbsoluteFSPath } from 'swagger-ui-dist';
+// The package's main module also evaluates the whole Swagger UI bundle (10 MB of heap in a
+// server that only serves its files); this one only says where they are.
+import getAbsoluteFSPath from 'swagger-ui-dist/absolute-path.js';
 import type { AppEnv } from '../app-env.ts';
 import type { AsyncApiDocument } from '../asyncapi-document.ts';
 import type { OpenApiDocument } from '../openapi-document.ts';
