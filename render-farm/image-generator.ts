@@ -1,4 +1,4 @@
-import OpenAI from 'openai';
+import type OpenAI from 'openai';
 
 /** What one generated image costs is priced from this: the price table's `images` keys. */
 export interface ImageUsage {
@@ -116,7 +116,7 @@ export class OpenAIImageGenerator implements ImageGenerator {
         request.signal ? { signal: request.signal } : {},
       );
     } catch (error) {
-      throw toImageGenerationError(error);
+      throw toImageGenerationError(error, this.#client.constructor as typeof OpenAI);
     }
     const image = response.data?.[0];
     if (!image?.b64_json) {
@@ -152,7 +152,11 @@ export function thumbnailImagePrompt(title: string, description = ''): string {
     .join(' ');
 }
 
-function toImageGenerationError(error: unknown): Error {
+/**
+ * The error classes come from the client's own class: this module imports the SDK's types only,
+ * so a node without an OpenAI key never loads it.
+ */
+function toImageGenerationError(error: unknown, OpenAI: typeof import('openai').default): Error {
   // The caller's abort stays what it is.
   if (error instanceof OpenAI.APIUserAbortError) return error;
   if (error instanceof OpenAI.RateLimitError) {

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { openRedisConnections, type RedisConnections } from '../realtime/index.ts';
 import type { Config } from './config.ts';
 import { type Database, openDatabase } from './db/index.ts';
-import { type FileStorage, LocalFileStorage, parseS3Url, S3FileStorage } from './storage/index.ts';
+import { type FileStorage, LocalFileStorage } from './storage/index.ts';
 
 /** What opening the infrastructure needs from the configuration. */
 export type InfrastructureConfig = Pick<Config, 'dataDir' | 'databaseUrl' | 'redisUrl'> & {
@@ -74,7 +74,7 @@ export async function openInfrastructure(
     if (!parts.database) await database.close().catch(() => undefined);
     throw error;
   }
-  const storage = openStorage(config);
+  const storage = await openStorage(config);
 
   let closing: Promise<void> | undefined;
   return {
@@ -97,12 +97,13 @@ export async function openInfrastructure(
 }
 
 /** The file storage the configuration names: S3 for an `s3://` STORAGE_URL, else the directory. */
-export function openStorage(
+export async function openStorage(
   config: Pick<InfrastructureConfig, 'dataDir' | 'storageDir' | 'storageUrl' | 's3'>,
-): FileStorage {
+): Promise<FileStorage> {
   if (!config.storageUrl) {
     return new LocalFileStorage({ root: config.storageDir ?? `${config.dataDir}/storage` });
   }
+  const { parseS3Url, S3FileStorage } = await import('./storage/s3-file-storage.ts');
   const { bucket, prefix } = parseS3Url(config.storageUrl);
   return new S3FileStorage({
     bucket,

@@ -2,7 +2,6 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { createAdaptorServer } from '@hono/node-server';
-import OpenAI from 'openai';
 import type { Logger } from 'pino';
 import { attachRealtime, type Realtime, type RealtimeOptions } from '../realtime/index.ts';
 import {
@@ -200,7 +199,7 @@ export async function startNode(
   const accessTokens = new AccessTokens(config.jwtSecret);
   // Before anything opens connections: a provider named without its key stops start-up here.
   const coachConfig = resolveCoachConfig(config.coach);
-  const coachProvider = createCoachProvider(coachConfig);
+  const coachProvider = await createCoachProvider(coachConfig);
   // Abuse limits count in Redis when there is one, so every API node sees the same counters.
   const limitStore = { redis, keyPrefix: config.redisKeyPrefix };
   const workspaces = new WorkspaceService(database.db, {
@@ -280,10 +279,11 @@ export async function startNode(
   // document here); the render step goes through the render farm like any render. One OpenAI
   // client for its TTS and images, when keyed (or TTS_PROVIDER=openai on a local server).
   const pipelineOpenAI = config.pipeline?.openai;
+  // The SDK is loaded only then: megabytes of heap a node without the key never needs.
   const openaiClient =
     pipelineOpenAI?.apiKey ||
     (config.pipeline?.speechProvider === 'openai' && pipelineOpenAI?.baseUrl)
-      ? new OpenAI({
+      ? new (await import('openai')).default({
           apiKey: pipelineOpenAI.apiKey ?? 'not-needed',
           ...(pipelineOpenAI.baseUrl ? { baseURL: pipelineOpenAI.baseUrl } : {}),
           timeout: coachConfig.timeoutMs,

@@ -1,5 +1,5 @@
 import { writeFile } from 'node:fs/promises';
-import OpenAI from 'openai';
+import type OpenAI from 'openai';
 import { UnrecoverableError } from '../errors.ts';
 import type {
   SpeechEngine,
@@ -85,7 +85,7 @@ export class OpenAISpeechEngine implements SpeechEngine {
       );
       wav = Buffer.from(await response.arrayBuffer());
     } catch (error) {
-      throw toSpeechError(error, request.signal);
+      throw toSpeechError(error, request.signal, this.#client.constructor as typeof OpenAI);
     }
     await writeFile(request.outputPath, wav);
     return synthesizedSpeechAt(request.outputPath);
@@ -94,8 +94,16 @@ export class OpenAISpeechEngine implements SpeechEngine {
   async close(): Promise<void> {}
 }
 
-/** Sorts the SDK's errors into retry-later, never-works, aborted and failed. */
-function toSpeechError(error: unknown, signal: AbortSignal | undefined): Error {
+/**
+ * Sorts the SDK's errors into retry-later, never-works, aborted and failed. The error classes
+ * come from the client's own class: this module imports the SDK's types only, so a node
+ * without an OpenAI key never loads it.
+ */
+function toSpeechError(
+  error: unknown,
+  signal: AbortSignal | undefined,
+  OpenAI: typeof import('openai').default,
+): Error {
   const options = { cause: error };
   if (error instanceof OpenAI.APIUserAbortError || signal?.aborted) {
     return new SpeechAbortedError(`openai speech aborted: ${String(signal?.reason ?? 'abort')}`);

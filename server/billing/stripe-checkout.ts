@@ -1,4 +1,4 @@
-import Stripe from 'stripe';
+import type Stripe from 'stripe';
 import { notFound } from '../errors.ts';
 import { paymentProviderError, paymentsUnavailable } from './billing-errors.ts';
 import type { BillingSettings } from './billing-settings.ts';
@@ -33,18 +33,28 @@ export interface CheckoutRequest {
  * payment can be credited to the right wallet without asking Stripe again.
  */
 export class StripeCheckout {
-  readonly #stripe: Stripe | undefined;
+  /**
+   * Made on the first checkout: the SDK is megabytes of heap, and a node whose users never pay
+   * never loads it.
+   */
+  readonly #stripe: (() => Promise<Stripe>) | undefined;
   readonly #settings: BillingSettings;
 
   constructor(options: StripeCheckoutOptions) {
     this.#settings = options.settings;
-    this.#stripe = options.secretKey
-      ? new Stripe(options.secretKey, {
-          ...apiBaseOptions(options.apiBase),
-          timeout: options.timeoutMs ?? 20_000,
-          maxNetworkRetries: 2,
-          telemetry: false,
-        })
+    const { secretKey } = options;
+    let client: Promise<Stripe> | undefined;
+    this.#stripe = secretKey
+      ? () =>
+          (client ??= import('stripe').then(
+            ({ default: StripeClient }) =>
+              new StripeClient(secretKey, {
+                ...apiBaseOptions(options.apiBase),
+                timeout: options.timeoutMs ?? 20_000,
+                maxNetworkRetries: 2,
+                telemetry: false,
+              }),
+          ))
       : undefined;
   }
 
@@ -98,7 +108,7 @@ export class StripeCheckout {
     };
     let session: Stripe.Checkout.Session;
     try {
-      session = await this.#stripe.checkout.sessions.create(params);
+      session = await (await this.#stripe()).checkout.sessions.create(params);
     } catch (error) {
       throw paymentProviderError((error as Error).message);
     }

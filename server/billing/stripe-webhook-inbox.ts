@@ -1,6 +1,5 @@
 import { and, asc, eq, inArray, isNull, lte, sql } from 'drizzle-orm';
 import type { Logger } from 'pino';
-import Stripe from 'stripe';
 import type { Db, Tx } from '../db/index.ts';
 import { tables } from '../db/index.ts';
 import { badRequest } from '../errors.ts';
@@ -103,6 +102,8 @@ export class StripeWebhookInbox {
       );
     }
     if (!signature) throw invalidSignature('header missing');
+    // Loaded on the first webhook, not at start: see StripeCheckout.
+    const { default: Stripe } = await import('stripe');
     let verified: unknown;
     try {
       verified = Stripe.webhooks.constructEvent(

@@ -1,4 +1,6 @@
-export { AnthropicProvider, type AnthropicProviderOptions } from './anthropic-provider.ts';
+// The provider classes are not exported here: createCoachProvider loads the one chosen, so a
+// node never loads an SDK it has no key for (import them from their modules).
+export type { AnthropicProviderOptions } from './anthropic-provider.ts';
 export { coachChatHooks } from './chat-send-hook.ts';
 export {
   buildSystemPrompt,
@@ -26,7 +28,7 @@ export {
 export { COACH_DEFAULTS, createCoachProvider, resolveCoachConfig } from './coach-settings.ts';
 export { type DetectedDecision, detectDecisions, type Speaker } from './decision-detector.ts';
 export { OFFLINE_NOTICE, OfflineProvider, offlineReply } from './offline-provider.ts';
-export { OpenAIProvider, type OpenAIProviderOptions } from './openai-provider.ts';
+export type { OpenAIProviderOptions } from './openai-provider.ts';
 export {
   appendDecision,
   readDecisions,

@@ -12,5 +12,6 @@ export { checkStorageKey } from './file-storage.ts';
 export { LocalFileStorage } from './local-file-storage.ts';
 export type { OrphanSweepOptions } from './orphan-sweep.ts';
 export { orphanSweepPass } from './orphan-sweep.ts';
-export type { S3FileStorageOptions } from './s3-file-storage.ts';
-export { parseS3Url, S3FileStorage } from './s3-file-storage.ts';
+// The S3 store's class is a type here: openStorage loads its module (and the AWS SDK, megabytes
+// of heap) only for an s3:// STORAGE_URL. Import the class from its module.
+export type { S3FileStorage, S3FileStorageOptions } from './s3-file-storage.ts';

@@ -1,16 +1,16 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { AnthropicProvider } from '../../server/coach/anthropic-provider.ts';
 import {
-  AnthropicProvider,
   type CoachProvider,
   createCoachProvider,
   OFFLINE_NOTICE,
   OfflineProvider,
-  OpenAIProvider,
   PriceTable,
   ProviderError,
   resolveCoachConfig,
   streamWithFallback,
 } from '../../server/coach/index.ts';
+import { OpenAIProvider } from '../../server/coach/openai-provider.ts';
 import { FakeLlmServer, type WireFormat } from './support/fake-llm-server.ts';
 
 const fakes: FakeLlmServer[] = [];
@@ -165,31 +165,26 @@ describe('anthropic error events inside the stream', () => {
 });
 
 describe('provider choice', () => {
-  it('follows COACH_PROVIDER, else the keys present, else offline', () => {
-    expect(createCoachProvider(resolveCoachConfig({})).name).toBe('offline');
+  it('follows COACH_PROVIDER, else the keys present, else offline', async () => {
+    const chosen = async (config: Parameters<typeof resolveCoachConfig>[0]) =>
+      (await createCoachProvider(resolveCoachConfig(config))).name;
+    expect(await chosen({})).toBe('offline');
+    expect(await chosen({ anthropic: { apiKey: 'k', baseUrl: undefined } })).toBe('anthropic');
     expect(
-      createCoachProvider(resolveCoachConfig({ anthropic: { apiKey: 'k', baseUrl: undefined } }))
-        .name,
-    ).toBe('anthropic');
-    expect(
-      createCoachProvider(
-        resolveCoachConfig({
-          openai: { apiKey: 'k', baseUrl: undefined },
-          anthropic: { apiKey: 'k', baseUrl: undefined },
-        }),
-      ).name,
+      await chosen({
+        openai: { apiKey: 'k', baseUrl: undefined },
+        anthropic: { apiKey: 'k', baseUrl: undefined },
+      }),
     ).toBe('openai');
     expect(
-      createCoachProvider(
-        resolveCoachConfig({
-          provider: 'anthropic',
-          openai: { apiKey: 'k', baseUrl: undefined },
-          anthropic: { apiKey: 'k', baseUrl: undefined },
-        }),
-      ).name,
+      await chosen({
+        provider: 'anthropic',
+        openai: { apiKey: 'k', baseUrl: undefined },
+        anthropic: { apiKey: 'k', baseUrl: undefined },
+      }),
     ).toBe('anthropic');
     // An OpenAI-compatible local server (Ollama, vLLM) needs no key.
-    const local = createCoachProvider(
+    const local = await createCoachProvider(
       resolveCoachConfig({
         provider: 'openai',
         model: 'llama3.1',
@@ -197,9 +192,9 @@ describe('provider choice', () => {
       }),
     );
     expect([local.name, local.model]).toEqual(['openai', 'llama3.1']);
-    expect(() => createCoachProvider(resolveCoachConfig({ provider: 'anthropic' }))).toThrow(
-      /ANTHROPIC_API_KEY/,
-    );
+    await expect(
+      createCoachProvider(resolveCoachConfig({ provider: 'anthropic' })),
+    ).rejects.toThrow(/ANTHROPIC_API_KEY/);
   });
 
   it('a model missing from the price table costs nothing', () => {

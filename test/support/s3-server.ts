@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import S3rver from 's3rver';
-import { S3FileStorage } from '../../server/storage/index.ts';
+import { S3FileStorage } from '../../server/storage/s3-file-storage.ts';
 
 /** A real S3-protocol server (s3rver) on port 0 with a bucket in a temporary directory. */
 export interface TestS3 {
