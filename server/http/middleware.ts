@@ -27,7 +27,7 @@ const nextRequestId = () => `${processRequestPrefix}-${(++requestCounter).toStri
  * `debug` while they succeed, so they neither drown the log nor cost a line each (the line
  * was a sixth of `/health`'s CPU). Failures are logged like any request.
  */
-const PROBE_PATHS = new Set(['/health', '/ready', '/metrics']);
+const PROBE_PATHS = new Set(['/health', '/ready', '/metrics', '/api/v1/health', '/api/v1/ready']);
 
 /** Methods a metric label keeps; anything else a client sends counts as `OTHER`. */
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
