@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util';
 import postgres from 'postgres';
 import { freePort, spawnEntry } from '../../test/support/processes.ts';
 import { TEST_POSTGRES_URL } from '../../test/support/services.ts';
+import { builtEntry } from '../support/built-entry.ts';
 import { type Figures, fmt, measure, median, processCpuMicros, ratio } from '../support/measure.ts';
 import { progressBar } from '../support/progress-bar.ts';
 
@@ -51,7 +52,7 @@ if (values.database === 'postgres') {
 
 // The node logs a line per request as in production, into a file: piped back here, parsing
 // every line would take CPU from autocannon in this process and lower every figure.
-const node = await spawnEntry('server/api-main.ts', env, {
+const node = await spawnEntry(builtEntry('api-main'), env, {
   url: `http://127.0.0.1:${port}`,
   stdoutFile: path.join(dataDir, 'api.log'),
 });

@@ -126,6 +126,21 @@ describe('npm scripts under SIGTERM', () => {
     );
     const url = String(line.url);
     expect(await accepts(url)).toBe(true);
+    // npm start runs the bundle in .build/: the files its modules find beside their sources
+    // (migrations, the web app, the price table) are still found.
+    const page = await fetch(`${url}/`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toMatch(/text\/html/);
+    const signup = await fetch(`${url}/api/v1/auth/signup`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        email: `${randomUUID()}@npm-start.test`,
+        password: 'correct horse battery',
+        name: 'Npm Start',
+      }),
+    });
+    expect(signup.status).toBe(201);
     await terminate(npm);
     expect(await accepts(url)).toBe(false);
     // It stopped through its own shutdown, not by being killed.

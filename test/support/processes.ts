@@ -18,7 +18,8 @@ export interface NodeProcess {
 /**
  * Runs one of our entry files (`server/main.ts`, `server/api-main.ts`, ...) as a real process
  * with exactly the given environment, and waits until it logs the URL it listens on (an `info`
- * line): with PORT=0 the URL carries the port the process actually got.
+ * line): with PORT=0 the URL carries the port the process actually got. An `.mjs` entry (the
+ * bundles `npm start` runs, see `builtEntry`) runs as plain JavaScript, without tsx.
  */
 export async function spawnEntry(
   entry: string,
@@ -41,7 +42,8 @@ export async function spawnEntry(
   const timeoutMs = options.timeoutMs ?? 30_000;
   if (options.stdoutFile && !options.url) throw new Error('stdoutFile needs a known url');
   const stdoutFd = options.stdoutFile ? openSync(options.stdoutFile, 'a') : undefined;
-  const child = spawn(process.execPath, ['--import', 'tsx', entry, ...(options.args ?? [])], {
+  const loader = entry.endsWith('.mjs') ? [] : ['--import', 'tsx'];
+  const child = spawn(process.execPath, [...loader, entry, ...(options.args ?? [])], {
     cwd: REPO_ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
     stdio: ['ignore', stdoutFd ?? 'pipe', 'pipe'],

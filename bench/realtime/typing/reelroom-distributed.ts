@@ -1,6 +1,7 @@
-// Contender: Reelroom distributed, two `server/api-main.ts` nodes on a fresh Postgres database
-// and Redis under a key prefix of their own; the clients of each document alternate between the
-// nodes (3 on one, 2 on the other), so most edits cross nodes through Redis.
+// Contender: Reelroom distributed, two `server/api-main.ts` nodes (bundled, as `npm run
+// start:api` runs them) on a fresh Postgres database and Redis under a key prefix of their own;
+// the clients of each document alternate between the nodes (3 on one, 2 on the other), so most
+// edits cross nodes through Redis.
 import { randomBytes, randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -9,6 +10,7 @@ import { createClient } from 'redis';
 import { openTestPostgres } from '../../../test/support/databases.ts';
 import { freePort, type NodeProcess, spawnEntry } from '../../../test/support/processes.ts';
 import { TEST_REDIS_URL } from '../../../test/support/services.ts';
+import { builtEntry } from '../../support/built-entry.ts';
 import type { Contender } from './contender.ts';
 import type { DocumentPlan } from './protocol.ts';
 import { createTeam, keepFresh, type ReelroomTeam, teamSize } from './reelroom-api.ts';
@@ -76,7 +78,7 @@ export class ReelroomDistributed implements Contender {
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
     return spawnEntry(
-      'server/api-main.ts',
+      builtEntry('api-main'),
       {
         PORT: String(port),
         HOST: '127.0.0.1',

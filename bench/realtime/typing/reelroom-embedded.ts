@@ -1,9 +1,11 @@
-// Contender: Reelroom embedded, `server/main.ts` in one process on a fresh DATA_DIR (PGlite).
+// Contender: Reelroom embedded, `server/main.ts` as `npm start` runs it (the bundle, no tsx), in
+// one process on a fresh DATA_DIR (PGlite).
 import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { freePort, type NodeProcess, spawnEntry } from '../../../test/support/processes.ts';
+import { builtEntry } from '../../support/built-entry.ts';
 import type { Contender } from './contender.ts';
 import type { DocumentPlan } from './protocol.ts';
 import { createTeam, keepFresh, type ReelroomTeam, teamSize } from './reelroom-api.ts';
@@ -53,7 +55,7 @@ export class ReelroomEmbedded implements Contender {
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
     this.#node = await spawnEntry(
-      'server/main.ts',
+      builtEntry('main'),
       { PORT: String(port), HOST: '127.0.0.1', DATA_DIR: this.#dataDir, LOG_LEVEL: 'warn' },
       { url, timeoutMs: REELROOM_START_TIMEOUT_MS },
     );
