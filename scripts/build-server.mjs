@@ -1,6 +1,7 @@
 // Bundles the server's entry points into .build/ for `npm start` and friends, so a node runs
-// plain JavaScript: under tsx every process also carries its loader thread and the compiled
-// sources (about 50 MB resident). Tests and benches run the TypeScript directly through tsx.
+// plain JavaScript: under tsx every process also carries tsx's loader thread and the compiled
+// sources (an idle embedded node: 390-415 MB resident under tsx, 269 MB as a bundle). Tests
+// run the TypeScript directly through tsx.
 //
 // Takes under a second, so every start builds: the bundle cannot be older than the sources.
 // Each file is written to a temporary name and renamed into place, chunks before entries, so a
