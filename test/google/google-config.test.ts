@@ -63,7 +63,14 @@ describe('Google configuration', () => {
     expect(rotated.decrypt(sealed.ciphertext, sealed.keyId)).toBe('1//refresh-token');
     const derived = new TokenCipher({ serviceSecret: 'the jwt secret' });
     const again = derived.encrypt('t');
-    const flipped = `${again.ciphertext.slice(0, -2)}${again.ciphertext.endsWith('A') ? 'B' : 'A'}A`;
+    // One bit of the authentication tag flipped. Editing the base64url text instead could leave
+    // the bytes as they were: a last character's low bits are padding, and a replacement can
+    // equal the character it replaces.
+    const [iv, body, tag] = again.ciphertext.split('.');
+    const tagBytes = Buffer.from(tag!, 'base64url');
+    tagBytes[0]! ^= 0x01;
+    const flipped = [iv, body, tagBytes.toString('base64url')].join('.');
+    expect(flipped).not.toBe(again.ciphertext);
     expect(() => derived.decrypt(flipped, again.keyId)).toThrow();
   });
 });
