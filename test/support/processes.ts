@@ -15,6 +15,9 @@ export interface NodeProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
+/** Node's flags for an entry: TypeScript goes through tsx, a built `.mjs` bundle runs as it is. */
+const loaderFor = (entry: string) => (entry.endsWith('.mjs') ? [] : ['--import', 'tsx']);
+
 /**
  * Runs one of our entry files (`server/main.ts`, `server/api-main.ts`, ...) as a real process
  * with exactly the given environment, and waits until it logs the URL it listens on (an `info`
@@ -42,8 +45,7 @@ export async function spawnEntry(
   const timeoutMs = options.timeoutMs ?? 30_000;
   if (options.stdoutFile && !options.url) throw new Error('stdoutFile needs a known url');
   const stdoutFd = options.stdoutFile ? openSync(options.stdoutFile, 'a') : undefined;
-  const loader = entry.endsWith('.mjs') ? [] : ['--import', 'tsx'];
-  const child = spawn(process.execPath, [...loader, entry, ...(options.args ?? [])], {
+  const child = spawn(process.execPath, [...loaderFor(entry), entry, ...(options.args ?? [])], {
     cwd: REPO_ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
     stdio: ['ignore', stdoutFd ?? 'pipe', 'pipe'],
@@ -108,7 +110,7 @@ export async function runEntry(
   entry: string,
   env: Record<string, string>,
 ): Promise<{ code: number | null; output: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
+  const child = spawn(process.execPath, [...loaderFor(entry), entry], {
     cwd: REPO_ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
